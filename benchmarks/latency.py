@@ -1,0 +1,119 @@
+"""Per-stage and end-to-end latency and peak memory of the pipeline, with OpenCV Telea as reference.
+
+Run by hand: ``python benchmarks/latency.py [--configs lite,paper] [--device cpu] [--repeat 3]``.
+Each (config, case) runs in its own process so that its peak memory is its own. Weights are
+random (time and memory do not depend on their values); the face network is timed on its own
+crop because random parsing rarely puts a face inside the hole.
+
+Cases:
+- ``12MP``: a 256x256 hole in a 4000x3000 photo (the crop with context is scaled to <= 512 px);
+- ``512``: a 512x512 photo whose working crop is the whole 512x512 image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CASES = {"12MP": ((3000, 4000), (1372, 1872, 1628, 2128)), "512": ((512, 512), (128, 128, 384, 384))}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(config: str, case: str, device: str, repeat: int) -> dict:
+    import cv2
+    import numpy as np
+    import torch
+
+    from portrait_editor.labels import LIP_NECK
+    from portrait_editor.models import build_model
+    from portrait_editor.pipeline import Completer, CompletionRequest, ModelBundle, pick_device
+
+    dev = pick_device(device)
+    (h, w), (y0, x0, y1, x1) = CASES[case]
+    rng = np.random.default_rng(0)
+    image = cv2.resize(rng.integers(0, 255, (h // 8, w // 8, 3), dtype=np.uint8), (w, h))
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = True
+    torch.manual_seed(0)
+    nets = {kind: build_model(kind, preset=config).eval() for kind in ("parsing", "completion", "face")}
+    bundle = ModelBundle(parsing=nets["parsing"], completion=nets["completion"], extrapolation=None,
+                         face=nets["face"], label_set=LIP_NECK, folder=Path("."))
+    completer = Completer(bundle, dev)
+    base_rss = _peak_rss_mb()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    request = CompletionRequest(image=image, mask=mask, use_face=False)
+    completer.run(request)  # warm-up
+    runs = [completer.run(request).timings for _ in range(repeat)]
+    timings = {k: min(r[k] for r in runs) for k in runs[0]}
+    # F on its own 64x64 crop.
+    size = getattr(nets["face"].config, "crop_size", 64)
+    x = torch.zeros(1, 3, size, size, device=dev)
+    p = torch.zeros(1, size, size, dtype=torch.long, device=dev)
+    m = torch.ones(1, 1, size, size, device=dev)
+    with torch.inference_mode():
+        nets["face"](x, p, m)
+        t = time.perf_counter()
+        for _ in range(repeat):
+            nets["face"](x, p, m)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        timings["face"] = (time.perf_counter() - t) / repeat
+    timings["total"] = timings["parsing"] + timings["completion"] + timings["face"] + timings["blending"]
+    peak = (torch.cuda.max_memory_allocated() / 2**20) if dev.type == "cuda" else _peak_rss_mb()
+    region = completer.run(request).regions[0]
+    # Telea on the same photo and hole, as the classical reference.
+    t = time.perf_counter()
+    cv2.inpaint(image, mask.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+    telea = time.perf_counter() - t
+    params = {k: sum(p.numel() for p in n.parameters()) / 1e6 for k, n in nets.items()}
+    return {"config": config, "case": case, "device": str(dev), "timings": timings, "telea": telea,
+            "peak_mb": peak, "base_mb": base_rss, "work_size": list(region.work_size), "params_m": params}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="lite,paper")
+    parser.add_argument("--cases", default="12MP,512")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one", nargs=2, metavar=("CONFIG", "CASE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(*args.one, args.device, args.repeat)))
+        return
+    rows = []
+    for config in args.configs.split(","):
+        for case in args.cases.split(","):
+            proc = subprocess.run([sys.executable, __file__, "--one", config, case, "--device", args.device,
+                                   "--repeat", str(args.repeat)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{config}/{case} failed:\n{proc.stderr}", file=sys.stderr)
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    import torch
+
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"best of {args.repeat} runs after a warm-up; times in ms\n")
+    print("| config | case | work crop | P (M params) | G | F | parsing | completion | face (F, 64x64) "
+          "| blending | end to end | peak memory | Telea (same photo) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        t = r["timings"]
+        p = r["params_m"]
+        print(f"| {r['config']} | {r['case']} | {r['work_size'][1]}x{r['work_size'][0]} | {p['parsing']:.1f} "
+              f"| {p['completion']:.1f} | {p['face']:.1f} | {t['parsing'] * 1e3:.0f} | {t['completion'] * 1e3:.0f} "
+              f"| {t['face'] * 1e3:.0f} | {t['blending'] * 1e3:.0f} | {t['total'] * 1e3:.0f} "
+              f"| {r['peak_mb']:.0f} MB | {r['telea'] * 1e3:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
