@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -19,42 +19,9 @@ import torch
 
 from ..labels import UNKNOWN
 from .blend import blend
-from .regions import Margins, Region, expand_canvas, find_regions
+from .regions import Region, expand_canvas, find_regions
+from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
 from .weights import ModelBundle
-
-STAGES = ("parsing", "completion", "face", "blending")
-
-ProgressCallback = Callable[[str, float], None]
-"""Called as ``progress(stage, fraction_done_within_stage)``."""
-
-
-class Cancelled(Exception):
-    """Raised by :meth:`Completer.run` when ``is_cancelled()`` turned true between stages."""
-
-
-@dataclass
-class CompletionRequest:
-    image: np.ndarray
-    """H x W x 3 uint8 RGB photo."""
-    mask: np.ndarray | None = None
-    """H x W bool, True = fill. May be None when margins grow the canvas."""
-    margins: Margins = field(default_factory=lambda: Margins(0, 0, 0, 0))
-    parsing: np.ndarray | None = None
-    """User-given label map at the *expanded* canvas size; skips stage I. 255 = let G decide."""
-    use_face: bool = True
-    blend: bool = True
-
-
-@dataclass
-class CompletionResult:
-    image: np.ndarray
-    """The completed photo at full resolution (the expanded canvas when margins were given)."""
-    parsing: np.ndarray
-    """H x W uint8 label ids around the holes; ``labels.UNKNOWN`` where no region was parsed."""
-    mask: np.ndarray
-    """The hole that was filled, at the result's size."""
-    timings: dict[str, float]
-    regions: list[Region]
 
 
 @dataclass
@@ -83,7 +50,10 @@ class Completer:
         request: CompletionRequest,
         progress: ProgressCallback | None = None,
         is_cancelled: Callable[[], bool] | None = None,
+        on_parsing: Callable[[np.ndarray], None] | None = None,
     ) -> CompletionResult:
+        """``on_parsing(labels)`` receives the full-canvas parsing map as soon as stage I is done
+        (the editor shows it before completion finishes)."""
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         report = progress or (lambda stage, fraction: None)
@@ -110,6 +80,8 @@ class Completer:
             for work in works:
                 work.parsing = _labels_to_work(parsing_full, work.region)
         timings["parsing"] = time.perf_counter() - t
+        if on_parsing is not None:
+            on_parsing(parsing_full.copy())
 
         checkpoint()
         t = time.perf_counter()
