@@ -1,0 +1,30 @@
+"""Shared config helpers: where the data lives and ``--set key=value`` overrides of dataclasses."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+DATA_ROOT = os.environ.get("PORTRAIT_EDITOR_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+"""``../shared/data`` beside the checkout unless $PORTRAIT_EDITOR_DATA says otherwise."""
+
+
+def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+    """``["lr=1e-4", "size=(256,192)", "model={'width': 48}"]`` -> a new dataclass; unknown keys fail."""
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"override {item!r} is not KEY=VALUE")
+        if key not in fields:
+            raise SystemExit(f"unknown config key {key!r}; known: {', '.join(sorted(fields))}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        changes[key] = value
+    return dataclasses.replace(cfg, **changes)
