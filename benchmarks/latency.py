@@ -27,7 +27,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(config: str, case: str, device: str, repeat: int) -> dict:
+def run_one(config: str, case: str, device: str, repeat: int, precision: str = "auto") -> dict:
     import cv2
     import numpy as np
     import torch
@@ -46,7 +46,7 @@ def run_one(config: str, case: str, device: str, repeat: int) -> dict:
     nets = {kind: build_model(kind, preset=config).eval() for kind in ("parsing", "completion", "face")}
     bundle = ModelBundle(parsing=nets["parsing"], completion=nets["completion"], extrapolation=None,
                          face=nets["face"], label_set=LIP_NECK, folder=Path("."))
-    completer = Completer(bundle, dev)
+    completer = Completer(bundle, dev, precision=precision)
     base_rss = _peak_rss_mb()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -85,16 +85,17 @@ def main() -> None:
     parser.add_argument("--cases", default="12MP,512")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32"))
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one, args.device, args.repeat)))
+        print(json.dumps(run_one(*args.one, args.device, args.repeat, args.precision)))
         return
     rows = []
     for config in args.configs.split(","):
         for case in args.cases.split(","):
             proc = subprocess.run([sys.executable, __file__, "--one", config, case, "--device", args.device,
-                                   "--repeat", str(args.repeat)], capture_output=True, text=True)
+                                   "--repeat", str(args.repeat), "--precision", args.precision], capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{config}/{case} failed:\n{proc.stderr}", file=sys.stderr)
                 continue
@@ -102,7 +103,7 @@ def main() -> None:
     import torch
 
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"best of {args.repeat} runs after a warm-up; times in ms\n")
+          f"precision {args.precision}, best of {args.repeat} runs after a warm-up; times in ms\n")
     print("| config | case | work crop | P (M params) | G | F | parsing | completion | face (F, 64x64) "
           "| blending | end to end | peak memory | Telea (same photo) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parsing-out", type=Path, help="write the label map here (+ a _preview.png)")
     parser.add_argument("--weights", type=Path, help="folder with the weights files")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32"),
+                        help="auto: float16 on CUDA, bfloat16 on CPUs that support it; fp32: always float32")
     parser.add_argument("--no-face", action="store_true", help="skip the face refinement network")
     parser.add_argument("--no-blend", action="store_true", help="paste without Poisson blending/feathering")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         device = pick_device(args.device)
-        completer = Completer(load_bundle(args.weights, device=device), device)
+        completer = Completer(load_bundle(args.weights, device=device), device, precision=args.precision)
     except WeightsError as exc:
         print(f"portrait-editor complete: error: {exc}", file=sys.stderr)
         return 1

@@ -38,11 +38,21 @@ class _Work:
 class Completer:
     """Runs the networks of a :class:`ModelBundle` over a request. Not thread-safe; one per engine."""
 
-    def __init__(self, bundle: ModelBundle, device: torch.device | str = "cpu", *, max_work_side: int = 512):
+    def __init__(self, bundle: ModelBundle, device: torch.device | str = "cpu", *, max_work_side: int = 512,
+                 precision: str = "auto"):
+        """``precision``: "auto" runs the networks in float16 on CUDA and in bfloat16 on CPUs with
+        native bf16 support (about 2.5x faster there), "fp32" always in float32."""
+        if precision not in ("auto", "fp32"):
+            raise ValueError(f"precision must be auto or fp32, got {precision!r}")
         self.bundle = bundle
         self.device = torch.device(device)
         self.max_work_side = max_work_side
+        self.precision = precision
         bundle.to(self.device)
+        if self.device.type == "cpu":  # oneDNN's fast path on CPUs
+            for net in (bundle.parsing, bundle.completion, bundle.extrapolation, bundle.face):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
 
     # -- public -------------------------------------------------------------------------------------
     def run(
@@ -167,8 +177,12 @@ class Completer:
         return x * (1 - m) + fill * m, m
 
     def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
+        if self.device.type == "cpu" and _cpu_has_bf16():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     @torch.inference_mode()
@@ -223,6 +237,13 @@ class Completer:
         refined = np.clip(region + residual, 0, 255).round().astype(np.uint8)
         hole = work.hole[win]
         work.result[win][hole] = refined[hole]
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _to_uint8(y: torch.Tensor) -> np.ndarray:
