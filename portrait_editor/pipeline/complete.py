@@ -19,7 +19,7 @@ import torch
 
 from ..labels import UNKNOWN
 from .blend import blend
-from .regions import Region, expand_canvas, find_regions
+from .regions import Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
 from .weights import ModelBundle
 
@@ -158,13 +158,10 @@ class Completer:
 
     @staticmethod
     def _to_work(image: np.ndarray, hole: np.ndarray, region: Region) -> _Work:
-        y0, x0, y1, x1 = region.crop
-        h, w = region.work_size
-        crop = image[y0:y1, x0:x1]
-        down = (x1 - x0) > w
-        work_image = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_CUBIC)
+        y, x = region.crop_slices()
+        work_image = to_work(image[y, x], region)
         # A work pixel is hole when any of the pixels it covers is: never lets hole leak as context.
-        work_hole = cv2.resize(hole[y0:y1, x0:x1].astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_AREA) > 0
+        work_hole = to_work(hole[y, x].astype(np.float32), region) > 0
         return _Work(region=region, image=work_image, hole=work_hole)
 
     # -- network calls ------------------------------------------------------------------------------
@@ -251,22 +248,19 @@ def _to_uint8(y: torch.Tensor) -> np.ndarray:
 
 
 def _labels_to_work(parsing_full: np.ndarray, region: Region) -> np.ndarray:
-    y0, x0, y1, x1 = region.crop
-    h, w = region.work_size
-    return cv2.resize(parsing_full[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_NEAREST)
+    y, x = region.crop_slices()
+    return to_work(parsing_full[y, x], region, nearest=True)
 
 
 def _paste_labels(parsing_full: np.ndarray, labels: np.ndarray, region: Region) -> None:
-    y0, x0, y1, x1 = region.crop
-    parsing_full[y0:y1, x0:x1] = cv2.resize(labels, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    y, x = region.crop_slices()
+    parsing_full[y, x] = from_work(labels, region, nearest=True)
 
 
 def _paste_fill(fill: np.ndarray, hole: np.ndarray, work: _Work) -> None:
     """Upscale the region's result to the crop's size and write its hole pixels into ``fill``."""
-    y0, x0, y1, x1 = work.region.crop
-    h, w = y1 - y0, x1 - x0
-    up = w > work.result.shape[1]
-    result = cv2.resize(work.result, (w, h), interpolation=cv2.INTER_CUBIC if up else cv2.INTER_AREA)
+    y, x = work.region.crop_slices()
+    result = from_work(work.result, work.region)
     # Only the hole: context pixels stay the original's (the blend band reads them).
-    crop_hole = hole[y0:y1, x0:x1]
-    fill[y0:y1, x0:x1][crop_hole] = result[crop_hole]
+    crop_hole = hole[y, x]
+    fill[y, x][crop_hole] = result[crop_hole]
