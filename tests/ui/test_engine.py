@@ -124,15 +124,18 @@ def test_module_does_not_import_torch():
 
 
 def test_load_weights_folder(qtbot, engine, tiny_weights, tmp_path):
+    # Waits go through the Recorder (a GUI-thread object), never qtbot.waitSignal on a signal
+    # emitted from the engine thread: that handler would run on the engine thread and can race.
     eng, rec = engine
-    with qtbot.waitSignal(eng.ready, timeout=TIMEOUT) as ready:
-        eng.load(str(tiny_weights), "cpu")
-    assert ready.args[0] == f"weights: {tiny_weights} on cpu"
+    eng.load(str(tiny_weights), "cpu")
+    qtbot.waitUntil(lambda: bool(rec.of("ready") or rec.of("loadFailed")), timeout=TIMEOUT)
+    assert [e[1] for e in rec.of("ready")] == [f"weights: {tiny_weights} on cpu"], rec.events
     empty = tmp_path / "empty"
     empty.mkdir()
-    with qtbot.waitSignal(eng.loadFailed, timeout=TIMEOUT) as failed:
-        eng.load(str(empty), "cpu")
-    assert str(empty) in failed.args[0] and "\n" not in failed.args[0]
+    eng.load(str(empty), "cpu")
+    qtbot.waitUntil(lambda: bool(rec.of("loadFailed")), timeout=TIMEOUT)
+    message = rec.of("loadFailed")[0][1]
+    assert str(empty) in message and "\n" not in message
 
 
 def test_run_delivers_stages_parsing_and_result_while_the_gui_ticks(qtbot, engine, tiny_bundle, portrait):

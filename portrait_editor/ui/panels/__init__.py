@@ -1,0 +1,1 @@
+"""Docks, bars, dialogs and other widgets around the canvas."""

@@ -1,0 +1,159 @@
+"""training/evaluate.py with tiny random-weight networks on a few validation images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from portrait_editor.pipeline.regions import expand_canvas
+from training import evaluate
+from training.evaluate import (
+    COMPLETION_COLUMNS,
+    DEEP,
+    DEEP_GT,
+    NS,
+    PARSING_COLUMNS,
+    TELEA,
+    contact_sheet,
+    evaluate_completion,
+    evaluate_parsing,
+    extrapolation_input,
+    sheet_size,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not (DATA / "viton").is_dir() or not (DATA / "ccp").is_dir(),
+                                reason="../shared/data is not available")
+
+
+def _photo(h=100, w=60) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("side,fraction,depth", [("bottom", 0.2, 20), ("top", 0.08, 8), ("left", 0.1, 6),
+                                                 ("right", 0.1, 6)])
+def test_extrapolation_input_grows_back_to_the_photo(side, fraction, depth):
+    photo = _photo()
+    cropped, margins, band = extrapolation_input(photo, side, fraction)
+    assert getattr(margins, side) == depth and sum(margins) == depth
+    canvas, hole = expand_canvas(cropped, None, margins)
+    assert canvas.shape == photo.shape
+    np.testing.assert_array_equal(hole, band)  # the band is the hole
+    assert hole.sum() == depth * (photo.shape[1] if side in ("top", "bottom") else photo.shape[0])
+    np.testing.assert_array_equal(canvas[~hole], photo[~hole])  # the rest is the photo itself
+    edge = {"bottom": hole[-1].all(), "top": hole[0].all(), "left": hole[:, 0].all(), "right": hole[:, -1].all()}
+    assert edge[side]
+
+
+def test_contact_sheet_size_and_byte_limit(tmp_path):
+    rows = [[_photo(100, 60), _photo(50, 40)], [_photo(100, 80), _photo(100, 60)]]
+    path = contact_sheet(rows, ["a", "b"], tmp_path / "sheet.png", cell_height=64)
+    widths = [max(round(60 * 64 / 100), round(80 * 64 / 100)), max(round(40 * 64 / 50), round(60 * 64 / 100))]
+    with Image.open(path) as im:
+        assert im.size[::-1] == sheet_size(2, widths, 64)
+    small = contact_sheet(rows, ["a", "b"], tmp_path / "small.png", cell_height=256, max_bytes=60_000)
+    assert small.stat().st_size <= 60_000
+
+
+def _finite_row(values: dict, columns, blank=()) -> None:
+    for column in columns:
+        if column in blank:
+            assert values[column] is None
+        else:
+            assert values[column] is not None and math.isfinite(values[column]), (column, values)
+
+
+@needs_data
+@pytest.mark.parametrize("task", ["occlusion", "extrapolation"])
+def test_evaluate_completion_table_and_sheet(tiny_weights, tmp_path, task):
+    report = evaluate_completion(tiny_weights, task, data_root=DATA, limit=2, lpips=None, sheet_rows=2)
+    assert report.images == 2 and report.task == task
+    assert list(report.rows) == [DEEP, DEEP_GT, TELEA, NS]
+    assert report.columns == COMPLETION_COLUMNS
+    for values in report.rows.values():
+        _finite_row(values, COMPLETION_COLUMNS, blank=("LPIPS",))
+    assert report.rows[TELEA]["L1 hole"] > 0
+
+    again = evaluate_completion(tiny_weights, task, data_root=DATA, limit=2, lpips=None, gt_parsing=False,
+                                sheet_rows=0)
+    assert list(again.rows) == [DEEP, TELEA, NS]
+    assert again.per_image[TELEA] == report.per_image[TELEA]  # same holes, same numbers
+    assert again.per_image[NS] == report.per_image[NS]
+
+    table = evaluate.format_table(report, weights=tiny_weights, command="python -m training.evaluate ...")
+    assert f"`{tiny_weights}`" in table and "- images: 2" in table and "python -m training.evaluate" in table
+    assert "| method | L1 hole | PSNR | SSIM | BPE | LPIPS |" in table
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 5  # header + 4 methods
+
+    assert len(report.sheet) == 2 and all(len(r) == len(report.sheet_titles) == 6 for r in report.sheet)
+    path = contact_sheet(report.sheet, report.sheet_titles, tmp_path / f"contact_{task}.png")
+    h = 256
+    widths = [max(round(r[c].shape[1] * h / r[c].shape[0]) for r in report.sheet) for c in range(6)]
+    with Image.open(path) as im:
+        assert im.size[::-1] == sheet_size(2, widths, h)
+    if task == "extrapolation":
+        assert report.sheet[0][4].shape[0] == evaluate.CCP_HEIGHT  # the ground truth is the full photo
+
+
+@needs_data
+def test_extrapolation_cases_alternate_bands():
+    cases = evaluate.extrapolation_cases(DATA, limit=2)
+    bottom, top = cases
+    assert bottom.margins.bottom == round(0.2 * evaluate.CCP_HEIGHT) and not bottom.margins.top
+    assert top.margins.top == round(0.08 * evaluate.CCP_HEIGHT) and not top.margins.bottom
+    for case in cases:
+        assert case.mask is None and case.target.shape[0] == evaluate.CCP_HEIGHT
+        assert case.image.shape[0] + sum(case.margins) == case.target.shape[0]
+        np.testing.assert_array_equal(case.canvas[~case.hole], case.target[~case.hole])
+
+
+@needs_data
+def test_occlusion_holes_are_seeded_by_index():
+    first = evaluate.occlusion_cases(DATA, limit=2)
+    again = evaluate.occlusion_cases(DATA, limit=1)
+    np.testing.assert_array_equal(first[0].hole, again[0].hole)
+    for case in first:
+        assert case.image.shape == (256, 192, 3) and case.hole.any() and (case.hole & (case.parsing > 0)).any()
+
+
+@needs_data
+def test_lpips_missing_leaves_a_blank_column(tiny_weights, monkeypatch):
+    import training.vgg
+
+    monkeypatch.delenv("PORTRAIT_EDITOR_VGG16", raising=False)
+    monkeypatch.setattr(training.vgg, "find_vgg16_weights", lambda: None)
+    cases = evaluate.occlusion_cases(DATA, limit=1)
+    report = evaluate_completion(tiny_weights, cases=cases, gt_parsing=False, sheet_rows=0)
+    assert all(values["LPIPS"] is None for values in report.rows.values())
+    assert any("LPIPS" in note for note in report.notes)
+
+
+@needs_data
+def test_evaluate_parsing(tiny_weights):
+    report = evaluate_parsing(tiny_weights, data_root=DATA, limit=2, sheet_rows=2)
+    assert report.columns == PARSING_COLUMNS and report.images == 4
+    assert len(report.rows) == 4  # stage I and whole image, on viton and on ccp
+    assert any("viton" in name for name in report.rows) and any("ccp" in name for name in report.rows)
+    for values in report.rows.values():
+        assert values["images"] == 2
+        for column in ("mIoU image", "mIoU hole"):
+            assert 0.0 <= values[column] <= 1.0
+    assert len(report.sheet) == 2
+
+
+@needs_data
+def test_cli_writes_results_and_sheet(tiny_weights, tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = evaluate.main(["--weights", str(tiny_weights), "--task", "occlusion", "--limit", "1", "--out", str(out),
+                          "--no-lpips", "--no-gt-parsing", "--sheet-rows", "1", "--data-root", str(DATA)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    results = (out / "results.md").read_text()
+    assert "| Telea |" in printed and "| Telea |" in results and "- images: 1" in results
+    assert "--task occlusion" in results
+    assert (out / "contact_occlusion.png").is_file()

@@ -1,0 +1,582 @@
+"""Validation of the deep pipeline against classical inpainting, and of P's parsing (issue 3).
+
+``python -m training.evaluate --weights DIR [--task occlusion|extrapolation|parsing|all]
+[--limit N] [--out DIR] [--data-root DIR] [--device cpu]``
+
+Every method sees the same inputs: the fixed validation split (``make_split(names, 0.05,
+seed=0)[1]``, never trained on) and a hole seeded by the image's index in that split, so a
+``--limit`` run evaluates the first N images of a full run with the same holes.
+
+- occlusion: viton at 192x256 with ``occlusion_masks(validation=True)`` (rectangles of 40-96 px or
+  brush strokes over 4-20% of the photo, over the person);
+- extrapolation: ccp photos scaled to 512 px high; even indices lose 20% at the bottom, odd ones
+  8% at the top. The pipeline gets the cropped photo plus ``Margins`` that grow it back (as a
+  user would extend the canvas); Telea and Navier-Stokes get the edge-replicated canvas with the
+  band as the mask; the ground truth is the full photo;
+- parsing: P's stage-I parsing against the ground truth, mean IoU over the image and inside the
+  hole (Table II), from one confusion matrix per data set.
+
+Methods: the deep pipeline (``Completer.run``, P's parsing, blending on, float32), the same with
+the ground-truth parsing (an upper bound: what a perfect stage I would give), OpenCV Telea and
+Navier-Stokes (radius 5). Metrics from ``training/metrics.py``. Writes ``OUT/results.md`` and
+``OUT/contact_<task>.png`` and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from . import metrics
+from .configs import DATA_ROOT
+from .datasets import CCPDataset, VitonDataset, make_split
+from .masks import ExtrapolationBand, occlusion_masks
+
+TASKS = ("occlusion", "extrapolation", "parsing")
+VAL_FRACTION = 0.05
+SPLIT_SEED = 0
+HOLE_SEED = 2019
+"""Hole of image ``i`` of a split: ``np.random.default_rng([HOLE_SEED, i])``."""
+VITON_SIZE = (256, 192)  # (h, w)
+CCP_HEIGHT = 512
+EXTRAPOLATION_BANDS = (("bottom", 0.20), ("top", 0.08))
+"""Alternating per image: index 0 bottom, 1 top, 2 bottom ..."""
+INPAINT_RADIUS = 5
+BPE_BAND = 5
+HOLE_COLOUR = (255, 0, 255)
+"""The hole on the contact sheet's input column."""
+TITLE_HEIGHT = 20
+SHEET_GAP = 2
+"""Dark pixels between the contact sheet's rows and columns."""
+SHEET_MAX_BYTES = 3_000_000
+
+DEEP = "deep (P parsing)"
+DEEP_GT = "deep (GT parsing, upper bound)"
+TELEA = "Telea"
+NS = "Navier-Stokes"
+COMPLETION_COLUMNS = ("L1 hole", "PSNR", "SSIM", "BPE", "LPIPS")
+PARSING_COLUMNS = ("images", "mIoU image", "mIoU hole")
+_DIGITS = {"L1 hole": 2, "PSNR": 2, "SSIM": 4, "BPE": 2, "LPIPS": 4, "mIoU image": 3, "mIoU hole": 3}
+
+Progress = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation inputs
+
+
+@dataclass
+class Case:
+    """One validation input, identical for every method.
+
+    ``image``/``mask``/``margins`` are what the pipeline gets (for extrapolation the cropped photo,
+    no mask and the margins that grow it back); ``canvas``/``hole`` are the same at the full size
+    (the canvas edge-replicated where the band was cut: the classical methods' input);
+    ``target`` and ``parsing`` are the ground truth at that size.
+    """
+
+    name: str
+    dataset: str
+    image: np.ndarray
+    mask: np.ndarray | None
+    margins: Any  # portrait_editor.pipeline.Margins
+    canvas: np.ndarray
+    hole: np.ndarray
+    target: np.ndarray
+    parsing: np.ndarray
+
+
+def validation_names(reader: Any) -> list[str]:
+    """The fixed validation split the training scripts hold out."""
+    return make_split(reader.names, VAL_FRACTION, seed=SPLIT_SEED)[1]
+
+
+def hole_rng(index: int) -> np.random.Generator:
+    return np.random.default_rng([HOLE_SEED, index])
+
+
+def _resize_photo(image: np.ndarray, parsing: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image.copy(), parsing.copy()  # writable (PIL's arrays are read-only)
+    shrink = h * w < image.shape[0] * image.shape[1]
+    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    parsing = cv2.resize(parsing, (w, h), interpolation=cv2.INTER_NEAREST)
+    return image, parsing
+
+
+def occlusion_cases(data_root: str | Path, limit: int | None = None) -> list[Case]:
+    """viton validation photos at 192x256 with the validation occlusion holes."""
+    from portrait_editor.pipeline import Margins
+
+    reader = VitonDataset(Path(data_root) / "viton")
+    gen = occlusion_masks(validation=True)
+    cases = []
+    for index, name in enumerate(validation_names(reader)[:limit]):
+        sample = reader.load(name)
+        image, parsing = _resize_photo(sample["image"], sample["parsing"], VITON_SIZE)
+        person = sample.get("person")
+        if person is not None and person.shape != parsing.shape:
+            person = cv2.resize(person.astype(np.uint8), parsing.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+        hole = gen(hole_rng(index), parsing.shape, person=person, parsing=parsing)
+        cases.append(Case(name=name, dataset="viton", image=image, mask=hole, margins=Margins(),
+                          canvas=image, hole=hole, target=image, parsing=parsing))
+    return cases
+
+
+def extrapolation_input(photo: np.ndarray, side: str, fraction: float,
+                        rng: np.random.Generator | None = None) -> tuple[np.ndarray, Any, np.ndarray]:
+    """``(cropped photo, margins, band)``: the photo with a band of ``fraction`` of its height
+    (width for left/right) cut off at ``side``, the ``Margins`` that grow it back to the photo's
+    size, and the band as a hole mask at that size."""
+    from portrait_editor.pipeline import Margins
+
+    band = ExtrapolationBand(side, (fraction, fraction))(rng or np.random.default_rng(0), photo.shape[:2])
+    rows, cols = np.nonzero(band.any(1))[0], np.nonzero(band.any(0))[0]
+    depth = len(rows) if side in ("top", "bottom") else len(cols)
+    h, w = photo.shape[:2]
+    if side == "bottom":
+        return photo[: h - depth], Margins(bottom=depth), band
+    if side == "top":
+        return photo[depth:], Margins(top=depth), band
+    if side == "left":
+        return photo[:, depth:], Margins(left=depth), band
+    return photo[:, : w - depth], Margins(right=depth), band
+
+
+def extrapolation_cases(data_root: str | Path, limit: int | None = None) -> list[Case]:
+    """ccp validation photos at 512 px high, alternately cut 20% at the bottom and 8% at the top."""
+    from portrait_editor.pipeline.regions import expand_canvas
+
+    reader = CCPDataset(Path(data_root) / "ccp")
+    cases = []
+    for index, name in enumerate(validation_names(reader)[:limit]):
+        sample = reader.load(name)
+        h, w = sample["image"].shape[:2]
+        size = (CCP_HEIGHT, max(1, int(round(w * CCP_HEIGHT / h))))
+        photo, parsing = _resize_photo(sample["image"], sample["parsing"], size)
+        side, fraction = EXTRAPOLATION_BANDS[index % len(EXTRAPOLATION_BANDS)]
+        cropped, margins, band = extrapolation_input(photo, side, fraction, hole_rng(index))
+        canvas, hole = expand_canvas(cropped, None, margins)
+        assert canvas.shape == photo.shape and np.array_equal(hole, band)
+        cases.append(Case(name=name, dataset="ccp", image=cropped, mask=None, margins=margins,
+                          canvas=canvas, hole=hole, target=photo, parsing=parsing))
+    return cases
+
+
+def task_cases(task: str, data_root: str | Path, limit: int | None = None) -> list[Case]:
+    if task == "occlusion":
+        return occlusion_cases(data_root, limit)
+    if task == "extrapolation":
+        return extrapolation_cases(data_root, limit)
+    raise ValueError(f"unknown completion task {task!r}; known: occlusion, extrapolation")
+
+
+# --------------------------------------------------------------------------------------------
+# Methods
+
+
+def classical_inpaint(canvas: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
+    """OpenCV Telea ("Telea") or Navier-Stokes ("Navier-Stokes"), radius 5, on the full canvas."""
+    flag = {TELEA: cv2.INPAINT_TELEA, NS: cv2.INPAINT_NS}[method]
+    return cv2.inpaint(np.ascontiguousarray(canvas), hole.astype(np.uint8) * 255, INPAINT_RADIUS, flag)
+
+
+def _bundle_and_completer(weights: Any, device: str) -> tuple[Any, Any]:
+    """Accepts a weights folder, a ``ModelBundle`` or a ``Completer``; float32 for reproducible numbers."""
+    from portrait_editor.pipeline import Completer, ModelBundle, load_bundle, pick_device
+
+    if isinstance(weights, Completer):
+        if weights.precision != "fp32":
+            raise ValueError("evaluate with a Completer(precision='fp32') for reproducible numbers")
+        return weights.bundle, weights
+    bundle = weights if isinstance(weights, ModelBundle) else load_bundle(weights, device=pick_device(device))
+    dev = next(bundle.completion.parameters()).device
+    return bundle, Completer(bundle, dev, precision="fp32")
+
+
+def _request(case: Case, parsing: np.ndarray | None = None) -> Any:
+    from portrait_editor.pipeline import CompletionRequest
+
+    return CompletionRequest(image=case.image, mask=case.mask, margins=case.margins, parsing=parsing)
+
+
+def stage_one_parsing(completer: Any, case: Case) -> np.ndarray:
+    """P's parsing as the pipeline makes it (crops around the holes; ``UNKNOWN`` elsewhere):
+    runs ``Completer.run`` and cancels it as soon as stage I is done."""
+    from portrait_editor.pipeline import Cancelled
+
+    got: list[np.ndarray] = []
+    try:
+        completer.run(_request(case), on_parsing=got.append, is_cancelled=lambda: bool(got))
+    except Cancelled:
+        pass
+    if not got:
+        raise RuntimeError(f"stage I gave no parsing for {case.name}")
+    return got[0]
+
+
+def whole_image_parsing(bundle: Any, case: Case) -> np.ndarray:
+    """P run once on the whole canvas with the hole filled with the training mean colour (the
+    paper's Table II protocol; the pipeline itself parses crops around the holes)."""
+    import torch
+
+    device = next(bundle.parsing.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(case.canvas)).to(device).permute(2, 0, 1).float()[None] / 127.5 - 1
+    m = torch.from_numpy(case.hole).to(device).float()[None, None]
+    fill = torch.tensor(bundle.hole_fill, device=device).view(1, 3, 1, 1) * 2 - 1
+    with torch.inference_mode():
+        out = bundle.parsing(x * (1 - m) + fill * m, m)
+    return out.p.argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+
+def _load_lpips(lpips: Any, device: str, notes: list[str]) -> Any:
+    if lpips != "auto":
+        return lpips
+    try:
+        return metrics.LPIPSMetric(device=device)
+    except FileNotFoundError as exc:
+        note = f"LPIPS left blank: {exc}"
+        print(f"note: {note}", file=sys.stderr)
+        notes.append(note)
+        return None
+
+
+def completion_metrics(pred: np.ndarray, target: np.ndarray, hole: np.ndarray, lpips: Any = None) -> dict[str, float | None]:
+    return {
+        "L1 hole": metrics.l1_in_hole(pred, target, hole),
+        "PSNR": metrics.psnr(pred, target),
+        "SSIM": metrics.ssim(pred, target),
+        "BPE": metrics.bpe(pred, target, hole, band=BPE_BAND),
+        "LPIPS": lpips(pred, target) if lpips is not None else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class TaskReport:
+    """One table: ``rows[method][column]`` (None = blank), plus the contact sheet's panels."""
+
+    task: str
+    title: str
+    columns: tuple[str, ...]
+    rows: dict[str, dict[str, float | None]]
+    images: int
+    per_image: dict[str, list[dict[str, float | None]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    sheet_titles: tuple[str, ...] = ()
+    sheet: list[list[np.ndarray]] = field(default_factory=list)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.mean(values))
+
+
+def _hole_panel(case: Case) -> np.ndarray:
+    panel = case.canvas.copy()
+    panel[case.hole] = HOLE_COLOUR
+    return panel
+
+
+def _sheet_picks(cases: Sequence[Case], count: int, face_id: int | None) -> list[int]:
+    """Up to ``count`` cases for the contact sheet: half of them with the hole over the face
+    (where the issue asks for faces, not smudges), the rest the first others, in split order."""
+    if count <= 0:
+        return []
+    faces = [i for i, c in enumerate(cases) if face_id is not None
+             and np.count_nonzero(c.hole & (c.parsing == face_id)) >= 100]
+    picks = faces[: count // 2]
+    picks += [i for i in range(len(cases)) if i not in picks][: count - len(picks)]
+    return sorted(picks)
+
+
+def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str | Path = DATA_ROOT,
+                        limit: int | None = None, cases: Sequence[Case] | None = None, device: str = "cpu",
+                        lpips: Any = "auto", gt_parsing: bool = True, sheet_rows: int = 6,
+                        progress: Progress | None = None) -> TaskReport:
+    """The completion table of ``task`` (occlusion or extrapolation) for the deep pipeline and
+    OpenCV Telea / Navier-Stokes on the same inputs.
+
+    ``weights``: a weights folder, a ``ModelBundle`` or a ``Completer(precision="fp32")``.
+    ``lpips``: "auto" (load the offline VGG-16; a note and a blank column when it is missing), an
+    ``LPIPSMetric``, or None (blank). ``cases`` overrides the validation inputs (tests).
+    """
+    bundle, completer = _bundle_and_completer(weights, device)
+    cases = list(cases) if cases is not None else task_cases(task, data_root, limit)
+    if not cases:
+        raise ValueError(f"no validation images for {task} under {data_root}")
+    notes: list[str] = []
+    lpips = _load_lpips(lpips, device, notes)
+    labels = bundle.label_set
+    methods = [DEEP] + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS]
+    per_image: dict[str, list[dict[str, float | None]]] = {m: [] for m in methods}
+    picks = set(_sheet_picks(cases, sheet_rows, labels.id("face") if labels.has("face") else None))
+    sheet: list[list[np.ndarray]] = []
+    started = time.perf_counter()
+    for i, case in enumerate(cases):
+        deep = completer.run(_request(case))
+        if deep.image.shape != case.target.shape or not np.array_equal(deep.mask, case.hole):
+            raise RuntimeError(f"{case.name}: the pipeline filled another hole than the one evaluated")
+        outputs = {DEEP: deep.image}
+        if gt_parsing:
+            outputs[DEEP_GT] = completer.run(_request(case, parsing=case.parsing)).image
+        outputs[TELEA] = classical_inpaint(case.canvas, case.hole, TELEA)
+        outputs[NS] = classical_inpaint(case.canvas, case.hole, NS)
+        for method, pred in outputs.items():
+            per_image[method].append(completion_metrics(pred, case.target, case.hole, lpips))
+        if i in picks:
+            sheet.append([_hole_panel(case), outputs[DEEP], outputs[TELEA], outputs[NS], case.target,
+                          labels.colourize(deep.parsing)])
+        if progress is not None:
+            progress(f"{task} {i + 1}/{len(cases)} {case.name} ({time.perf_counter() - started:.0f} s)")
+    rows = {m: {c: _mean([r[c] for r in per_image[m]]) for c in COMPLETION_COLUMNS} for m in methods}
+    first = cases[0]
+    where = (f"viton validation, {first.target.shape[1]}x{first.target.shape[0]}, occlusion holes"
+             if task == "occlusion" else
+             f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
+    notes.append("L1 hole and BPE (5-px band inside the hole) on 0-255, lower is better; PSNR, SSIM over the "
+                 "image, higher is better; LPIPS (VGG-16, v0.1) lower is better. Means over the images.")
+    return TaskReport(task=task, title=f"{task.capitalize()} ({where})", columns=COMPLETION_COLUMNS, rows=rows,
+                      images=len(cases), per_image=per_image, notes=notes,
+                      sheet_titles=("input (hole)", "deep", "Telea", "Navier-Stokes", "ground truth",
+                                    "P parsing (stage I)"),
+                      sheet=sheet)
+
+
+def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: int | None = None,
+                     cases: dict[str, Sequence[Case]] | None = None, device: str = "cpu", sheet_rows: int = 6,
+                     progress: Progress | None = None) -> TaskReport:
+    """Mean IoU of P's parsing against the ground truth over the image and inside the hole,
+    from one confusion matrix per data set: viton with occlusion holes, ccp with extrapolation
+    bands (``limit`` images of each). Two rows per data set: stage I as the pipeline runs it
+    (crops around the hole; its "image" column covers only what it parsed) and P on the whole
+    image (Table II). ``cases`` maps a row label to its inputs (tests)."""
+    bundle, completer = _bundle_and_completer(weights, device)
+    if cases is None:
+        cases = {"viton, occlusion holes": occlusion_cases(data_root, limit),
+                 "ccp, extrapolation bands": extrapolation_cases(data_root, limit)}
+    labels = bundle.label_set
+    n = len(labels)
+    rows: dict[str, dict[str, float | None]] = {}
+    sheet: list[list[np.ndarray]] = []
+    per_set_sheet = max(1, sheet_rows // max(1, len(cases))) if sheet_rows > 0 else 0
+    total = 0
+    started = time.perf_counter()
+    for label, group in cases.items():
+        group = list(group)
+        if not group:
+            raise ValueError(f"no validation images for {label} under {data_root}")
+        picks = set(_sheet_picks(group, per_set_sheet, labels.id("face") if labels.has("face") else None))
+        cms = {k: {"image": np.zeros((n, n), np.int64), "hole": np.zeros((n, n), np.int64)}
+               for k in ("stage", "whole")}
+        for i, case in enumerate(group):
+            maps = {"stage": stage_one_parsing(completer, case), "whole": whole_image_parsing(bundle, case)}
+            for k, pred in maps.items():
+                cms[k]["image"] += metrics.confusion_matrix(pred, case.parsing, n)
+                cms[k]["hole"] += metrics.confusion_matrix(pred, case.parsing, n, region=case.hole)
+            if i in picks:
+                sheet.append([_hole_panel(case), labels.colourize(maps["stage"]), labels.colourize(maps["whole"]),
+                              labels.colourize(case.parsing), case.target])
+            if progress is not None:
+                progress(f"parsing {label} {i + 1}/{len(group)} {case.name} ({time.perf_counter() - started:.0f} s)")
+        for k, what in (("stage", "P stage I"), ("whole", "P whole image")):
+            rows[f"{what}, {label}"] = {"images": len(group),
+                                        "mIoU image": metrics.iou_from_confusion(cms[k]["image"]),
+                                        "mIoU hole": metrics.iou_from_confusion(cms[k]["hole"])}
+        total += len(group)
+    notes = ["Mean IoU over the classes present in the truth or the prediction, from one confusion matrix "
+             "over each data set; ground truth: viton's CP-VTON+ maps, ccp's hand labels mapped to LIP+neck.",
+             "\"P stage I\" is the pipeline's stage I: P parses crops around each hole, so its \"mIoU image\" "
+             "covers only the parsed crops. \"P whole image\" runs P once on the whole canvas (Table II)."]
+    return TaskReport(task="parsing", title="Parsing (P against the ground truth)", columns=PARSING_COLUMNS,
+                      rows=rows, images=total, notes=notes,
+                      sheet_titles=("input (hole)", "P stage I", "P whole image", "ground truth", "photo"),
+                      sheet=sheet)
+
+
+def _cell(value: float | int | None, column: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{_DIGITS.get(column, 3)}f}"
+
+
+def format_table(report: TaskReport, *, weights: str | Path | None = None, command: str | None = None) -> str:
+    """Markdown: a header naming the weights, the number of images and the command, then the table."""
+    lines = [f"## {report.title}", ""]
+    if weights is not None:
+        lines.append(f"- weights: `{weights}`")
+    lines.append(f"- images: {report.images}")
+    if command is not None:
+        lines.append(f"- command: `{command}`")
+    lines += ["", "| method | " + " | ".join(report.columns) + " |",
+              "|---|" + "---:|" * len(report.columns)]
+    for method, values in report.rows.items():
+        lines.append(f"| {method} | " + " | ".join(_cell(values.get(c), c) for c in report.columns) + " |")
+    lines.append("")
+    lines += [f"{note}" for note in report.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Contact sheet
+
+
+def _fit_height(panel: np.ndarray, height: int) -> np.ndarray:
+    h, w = panel.shape[:2]
+    if h == height:
+        return panel
+    width = max(1, int(round(w * height / h)))
+    return cv2.resize(panel, (width, height), interpolation=cv2.INTER_AREA if height < h else cv2.INTER_LINEAR)
+
+
+def _png_bytes(sheet: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(sheet).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def sheet_size(rows: int, column_widths: Sequence[int], cell_height: int = 256) -> tuple[int, int]:
+    """(height, width) of a contact sheet before any scaling down for ``max_bytes``."""
+    return (TITLE_HEIGHT + rows * cell_height + (rows - 1) * SHEET_GAP,
+            sum(column_widths) + (len(column_widths) - 1) * SHEET_GAP)
+
+
+def contact_sheet(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], path: str | Path, *,
+                  cell_height: int = 256, max_bytes: int = SHEET_MAX_BYTES) -> Path:
+    """A PNG grid: one row per image, one column per ``titles`` entry (named in a strip on top).
+
+    Every panel (H x W x 3 uint8 RGB) is scaled to ``cell_height``; a column is as wide as its
+    widest panel (narrower ones are centred on dark grey). The size is :func:`sheet_size`, unless
+    the PNG would exceed ``max_bytes``: then the whole sheet is scaled down until it fits.
+    """
+    if not rows:
+        raise ValueError("a contact sheet needs at least one row")
+    if any(len(r) != len(titles) for r in rows):
+        raise ValueError(f"every row needs {len(titles)} panels (one per title)")
+    cells = [[_fit_height(np.asarray(p, np.uint8), cell_height) for p in r] for r in rows]
+    widths = [max(r[c].shape[1] for r in cells) for c in range(len(titles))]
+    sheet = np.full((*sheet_size(len(rows), widths, cell_height), 3), 24, np.uint8)
+    x = 0
+    for c, (title, width) in enumerate(zip(titles, widths, strict=True)):
+        cv2.putText(sheet, title, (x + 4, TITLE_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        for r, row in enumerate(cells):
+            panel = row[c]
+            y0 = TITLE_HEIGHT + r * (cell_height + SHEET_GAP)
+            x0 = x + (width - panel.shape[1]) // 2
+            sheet[y0:y0 + cell_height, x0:x0 + panel.shape[1]] = panel
+        x += width + SHEET_GAP
+    data = _png_bytes(sheet)
+    while len(data) > max_bytes and min(sheet.shape[:2]) > 16:
+        factor = math.sqrt(max_bytes / len(data)) * 0.95
+        size = (max(1, int(sheet.shape[1] * factor)), max(1, int(sheet.shape[0] * factor)))
+        sheet = cv2.resize(sheet, size, interpolation=cv2.INTER_AREA)
+        data = _png_bytes(sheet)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_tasks(text: str) -> list[str]:
+    tasks = []
+    for item in text.split(","):
+        item = item.strip()
+        if item == "all":
+            tasks.extend(TASKS)
+        elif item in TASKS:
+            tasks.append(item)
+        else:
+            raise argparse.ArgumentTypeError(f"unknown task {item!r}; use {', '.join(TASKS)} or all")
+    return list(dict.fromkeys(tasks))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", required=True, help="weights folder (ROLE.safetensors + ROLE.json)")
+    parser.add_argument("--task", type=parse_tasks, default=list(TASKS),
+                        help="occlusion, extrapolation, parsing, all, or a comma list (default: all)")
+    parser.add_argument("--limit", type=int, default=None, help="the first N validation images of each set")
+    parser.add_argument("--out", default="runs/eval", help="folder for results.md and contact_TASK.png")
+    parser.add_argument("--data-root", default=DATA_ROOT, help=f"folder holding viton/ and ccp/ (default {DATA_ROOT})")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--no-gt-parsing", action="store_true", help="skip the deep run with ground-truth parsing")
+    parser.add_argument("--no-lpips", action="store_true", help="leave the LPIPS column blank")
+    parser.add_argument("--sheet-rows", type=int, default=6, help="images on each contact sheet")
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+
+    import torch
+
+    from portrait_editor.pipeline import Completer, WeightsError, load_bundle, pick_device
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        device = pick_device(args.device)
+        bundle = load_bundle(args.weights, device=device)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    completer = Completer(bundle, device, precision="fp32")
+    command = "python -m training.evaluate " + shlex.join(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    lpips, lpips_notes = None, []  # loaded once for every completion task
+    if not args.no_lpips and any(t != "parsing" for t in args.task):
+        lpips = _load_lpips("auto", str(device), lpips_notes)
+    sections = ["# Portrait Editor validation\n"]
+    for task in args.task:
+        if task == "parsing":
+            report = evaluate_parsing(completer, data_root=args.data_root, limit=args.limit,
+                                      sheet_rows=args.sheet_rows, progress=progress)
+        else:
+            report = evaluate_completion(completer, task, data_root=args.data_root, limit=args.limit,
+                                         lpips=lpips, gt_parsing=not args.no_gt_parsing,
+                                         sheet_rows=args.sheet_rows, progress=progress)
+            report.notes[:0] = lpips_notes
+        table = format_table(report, weights=bundle.folder, command=command)
+        print(table, flush=True)
+        sections.append(table)
+        if report.sheet:
+            sheet = contact_sheet(report.sheet, report.sheet_titles, out / f"contact_{task}.png")
+            sections.append(f"![{task}]({sheet.name})\n")
+        (out / "results.md").write_text("\n".join(sections))
+    print(f"wrote {out / 'results.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
