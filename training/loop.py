@@ -216,6 +216,18 @@ def infinite_batches(dataset, batch_size: int, seed: int, ctx: Dist, start_step:
         epoch, offset = epoch + 1, 0
 
 
+def start_run(cfg: Any, run_dir: Path, device_name: str) -> tuple[Dist, torch.device]:
+    """What every training script does first: join torchrun's group, pick the device, set the
+    thread count and seed (per rank), and write the run folder's resolved config."""
+    wants_cuda = device_name in ("cuda", "auto") and torch.cuda.is_available()
+    ctx = init_distributed(torch.device("cuda" if wants_cuda else "cpu"))
+    device = pick_training_device(device_name, ctx)
+    set_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + ctx.rank)
+    prepare_run(run_dir, cfg, ctx)
+    return ctx, device
+
+
 def set_threads(threads: int) -> None:
     if threads > 0:
         torch.set_num_threads(threads)

@@ -39,10 +39,7 @@ from .loop import (
     StopFlag,
     autocast,
     infinite_batches,
-    init_distributed,
-    pick_training_device,
-    prepare_run,
-    set_threads,
+    start_run,
     unwrap,
     wrap_ddp,
 )
@@ -134,12 +131,7 @@ def _load_vgg(cfg: CompletionTrainConfig):
 
 
 def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") -> Path:
-    ctx = init_distributed(torch.device("cuda" if device_name in ("cuda", "auto") and torch.cuda.is_available()
-                                        else "cpu"))
-    device = pick_training_device(device_name, ctx)
-    set_threads(cfg.threads)
-    torch.manual_seed(cfg.seed + ctx.rank)
-    prepare_run(run_dir, cfg, ctx)
+    ctx, device = start_run(cfg, run_dir, device_name)
 
     generator = build_model("completion", preset=cfg.preset, **cfg.model)
     if cfg.init_from:

@@ -32,10 +32,7 @@ from .loop import (
     StopFlag,
     autocast,
     infinite_batches,
-    init_distributed,
-    pick_training_device,
-    prepare_run,
-    set_threads,
+    start_run,
     unwrap,
     wrap_ddp,
 )
@@ -88,12 +85,7 @@ def make_config(name: str, overrides: list[str]) -> ParsingTrainConfig:
 def train(cfg: ParsingTrainConfig, run_dir: Path, device_name: str = "auto") -> Path:
     from .datasets import completion_samples
 
-    ctx = init_distributed(torch.device("cuda" if device_name in ("cuda", "auto") and torch.cuda.is_available()
-                                        else "cpu"))
-    device = pick_training_device(device_name, ctx)
-    set_threads(cfg.threads)
-    torch.manual_seed(cfg.seed + ctx.rank)
-    prepare_run(run_dir, cfg, ctx)
+    ctx, device = start_run(cfg, run_dir, device_name)
 
     overrides = dict(cfg.model)
     if cfg.preset != "tiny" and "pretrained_backbone" not in overrides:
