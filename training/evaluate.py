@@ -366,8 +366,8 @@ def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: 
     """Mean IoU of P's parsing against the ground truth over the image and inside the hole,
     from one confusion matrix per data set: viton with occlusion holes, ccp with extrapolation
     bands (``limit`` images of each). Two rows per data set: stage I as the pipeline runs it
-    (crops around the hole; its "image" column covers only what it parsed) and P on the whole
-    image (Table II). ``cases`` maps a row label to its inputs (tests)."""
+    (views scaled to the size P was trained on) and P on the whole image at the evaluation
+    size (Table II). ``cases`` maps a row label to its inputs (tests)."""
     bundle, completer = _bundle_and_completer(weights, device)
     if cases is None:
         cases = {"viton, occlusion holes": occlusion_cases(data_root, limit),
@@ -403,8 +403,9 @@ def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: 
         total += len(group)
     notes = ["Mean IoU over the classes present in the truth or the prediction, from one confusion matrix "
              "over each data set; ground truth: viton's CP-VTON+ maps, ccp's hand labels mapped to LIP+neck.",
-             "\"P stage I\" is the pipeline's stage I: P parses crops around each hole, so its \"mIoU image\" "
-             "covers only the parsed crops. \"P whole image\" runs P once on the whole canvas (Table II)."]
+             "\"P stage I\" is the pipeline's stage I: P parses the canvas at its training size and again "
+             "around the person when the person's size is far from what P was trained on. \"P whole image\" "
+             "runs P once on the whole canvas at the evaluation size (Table II)."]
     return TaskReport(task="parsing", title="Parsing (P against the ground truth)", columns=PARSING_COLUMNS,
                       rows=rows, images=total, notes=notes,
                       sheet_titles=("input (hole)", "P stage I", "P whole image", "ground truth", "photo"),

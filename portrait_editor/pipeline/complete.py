@@ -1,9 +1,14 @@
-"""The completion pipeline: crop -> stage I parse -> stage II complete -> face -> blend.
+"""The completion pipeline: stage I parse -> crop -> stage II complete -> face -> blend.
 
-Each hole (connected, with nearby holes merged) is handled on a crop around it with context,
-scaled to the networks' working size; the whole photo is never shrunk. Stages run over all
-regions before the next stage starts, so progress is reported per stage and a cancellation
-request is honoured at every stage boundary.
+The networks were trained on photos in which the person spans the frame at a fixed size (about
+256 px tall for the paper, less for CPU-trained weights); they must see people at that size.
+Stage I therefore parses a view of the whole canvas scaled to P's training size, measures the
+person in it and, when the person is much smaller or larger than P expects, parses again a view
+around the person at P's scale. Each hole (connected, with nearby holes merged) is then handled
+on a crop around it, scaled so the person has the size G was trained on; the result is scaled
+back and blended into the full-resolution photo, which is never shrunk as a whole. Stages run
+over all regions before the next stage starts, so progress is reported per stage and a
+cancellation request is honoured at every stage boundary.
 """
 
 from __future__ import annotations
@@ -19,9 +24,74 @@ import torch
 
 from ..labels import UNKNOWN
 from .blend import blend
-from .regions import Region, expand_canvas, find_regions, from_work, to_work
+from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
 from .weights import ModelBundle, cpu_supports_bf16
+
+PERSON_FILL = 0.95
+"""Fraction of the training photo's height the person spans (measured: VITON 0.99, CCP 0.92)."""
+
+_PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
+_REPARSE_RATIO = 1.25  # parse again around the person when its size is off by more than this
+_MAX_VIEW_SIDE = 1024  # a parsing view is never larger than this
+
+
+@dataclass
+class _ParseView:
+    """Stage I's output for one view: ``box`` of the canvas seen at ``scale`` (view px per canvas px)."""
+
+    box: Box
+    scale_y: float
+    scale_x: float
+    logits: torch.Tensor  # 1 x C x h x w, float32, CPU
+
+    def labels(self) -> np.ndarray:
+        return self.logits.argmax(1)[0].to(torch.uint8).numpy()
+
+    def paste(self, full: np.ndarray) -> None:
+        """Write the view's labels into the canvas-size map (nearest neighbour)."""
+        full[self.box.slices()] = cv2.resize(self.labels(), (self.box.width, self.box.height),
+                                             interpolation=cv2.INTER_NEAREST)
+
+    def sample(self, region: Region) -> np.ndarray:
+        """Labels at ``region``'s working size: the logits resampled bilinearly, then argmax
+        (smooth label borders, not blocks, when the work crop is finer than the view)."""
+        wh, ww = region.work_size
+        crop = region.crop
+        _, _, vh, vw = self.logits.shape
+        # Work pixel centres -> canvas coordinates -> view coordinates -> grid_sample's [-1, 1].
+        ys = crop.y0 + (torch.arange(wh, dtype=torch.float32) + 0.5) * (crop.height / wh)
+        xs = crop.x0 + (torch.arange(ww, dtype=torch.float32) + 0.5) * (crop.width / ww)
+        gy = (ys - self.box.y0) * self.scale_y * (2.0 / vh) - 1.0
+        gx = (xs - self.box.x0) * self.scale_x * (2.0 / vw) - 1.0
+        grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
+        out = torch.nn.functional.grid_sample(self.logits, grid, mode="bilinear", padding_mode="border",
+                                              align_corners=False)
+        return out.argmax(1)[0].to(torch.uint8).numpy()
+
+
+def person_box(labels: np.ndarray, background: int = 0) -> Box | None:
+    """The box holding the person in a label map (0.5th to 99.5th percentile of the person's
+    rows and columns, so stray pixels do not count), or None when there is hardly any person."""
+    person = (labels != background) & (labels != UNKNOWN)
+    count = int(np.count_nonzero(person))
+    if count < _PERSON_MIN_FRACTION * person.size:
+        return None
+
+    def extent(profile: np.ndarray) -> tuple[int, int]:
+        cumulative = np.cumsum(profile)
+        lo = int(np.searchsorted(cumulative, 0.005 * count, side="right"))
+        hi = int(np.searchsorted(cumulative, 0.995 * count, side="left")) + 1
+        return lo, max(hi, lo + 1)
+
+    y0, y1 = extent(person.sum(1))
+    x0, x1 = extent(person.sum(0))
+    return Box(y0, x0, y1, x1)
+
+
+def _view_scale(canvas: tuple[int, int], trained: tuple[int, int]) -> float:
+    """Scale at which the whole canvas has the area of the training photos."""
+    return min(MAX_UPSCALE, float(np.sqrt(trained[0] * trained[1] / (canvas[0] * canvas[1]))))
 
 
 @dataclass
@@ -74,21 +144,25 @@ class Completer:
 
         image, hole = self._prepare(request)
         parsing_full = self._prepare_parsing(request, hole.shape)
-        regions = find_regions(hole, max_work_side=self.max_work_side)
-        works = [self._to_work(image, hole, region) for region in regions]
 
         checkpoint()
         t = time.perf_counter()
+        view = None
         if parsing_full is None:
             report("parsing", 0.0)
-            parsing_full = np.full(hole.shape, UNKNOWN, dtype=np.uint8)
-            for i, work in enumerate(works):
-                work.parsing = self._parse(work)
+            view = self._stage_one(image, hole, lambda f: report("parsing", 0.9 * f))
+            parsing_full = np.zeros(hole.shape, dtype=np.uint8)
+            view.paste(parsing_full)
+        regions = self._regions(hole, parsing_full)
+        works = [self._to_work(image, hole, region) for region in regions]
+        for work in works:
+            if view is not None:
+                work.parsing = view.sample(work.region)
                 _paste_labels(parsing_full, work.parsing, work.region)
-                report("parsing", (i + 1) / len(works))
-        else:
-            for work in works:
+            else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
+        if view is not None:
+            report("parsing", 1.0)
         timings["parsing"] = time.perf_counter() - t
         if on_parsing is not None:
             on_parsing(parsing_full.copy())
@@ -156,6 +230,60 @@ class Completer:
             )
         return parsing.astype(np.uint8, copy=True)
 
+    def _person_scale(self, role: str, person_height: float | None, canvas: tuple[int, int]) -> float:
+        """Scale at which the person is as tall as in ``role``'s training photos."""
+        trained = self.bundle.trained_size(role)
+        if not person_height:
+            return _view_scale(canvas, trained)
+        return min(MAX_UPSCALE, PERSON_FILL * trained[0] / person_height)
+
+    def _regions(self, hole: np.ndarray, parsing_full: np.ndarray) -> list[Region]:
+        """Crops for stage II at the scale G was trained at, the person measured on the
+        parsing map (the user's, when given; people on it are whatever is not background)."""
+        box = person_box(parsing_full)
+        height = None if box is None else float(box.height)
+        target = self._person_scale("completion", height, hole.shape)
+        border = self._person_scale("extrapolation", height, hole.shape) if self.bundle.extrapolation else None
+        return find_regions(hole, max_work_side=self.max_work_side, target_scale=target, border_target_scale=border)
+
+    def _stage_one(self, image: np.ndarray, hole: np.ndarray, report: Callable[[float], None]) -> _ParseView:
+        """Parse the whole canvas at P's training size; when the person found there is far from
+        the size P expects, parse again a view around the person at P's scale."""
+        canvas = hole.shape
+        trained = self.bundle.trained_size("parsing")
+        view = self._parse_view(image, hole, Box(0, 0, *canvas), _view_scale(canvas, trained))
+        report(0.5)
+        found = person_box(view.labels())
+        if found is None:
+            return view
+        height = found.height / view.scale_y
+        scale = min(MAX_UPSCALE, PERSON_FILL * trained[0] / height)
+        if 1 / _REPARSE_RATIO <= scale / view.scale_y <= _REPARSE_RATIO:
+            return view
+        # The person's box in canvas pixels, with room around it for context.
+        y0, x0 = found.y0 / view.scale_y, found.x0 / view.scale_x
+        y1, x1 = found.y1 / view.scale_y, found.x1 / view.scale_x
+        pad = 0.15 * height
+        box = Box(max(0, int(y0 - pad)), max(0, int(x0 - pad)),
+                  min(canvas[0], int(np.ceil(y1 + pad))), min(canvas[1], int(np.ceil(x1 + pad))))
+        scale = min(scale, _MAX_VIEW_SIDE / max(box.height, box.width))
+        return self._parse_view(image, hole, box, scale)
+
+    @torch.inference_mode()
+    def _parse_view(self, image: np.ndarray, hole: np.ndarray, box: Box, scale: float) -> _ParseView:
+        vh = max(16, int(round(box.height * scale / 8)) * 8)
+        vw = max(16, int(round(box.width * scale / 8)) * 8)
+        crop = image[box.slices()]
+        shrink = vh * vw < box.height * box.width
+        pixels = cv2.resize(crop, (vw, vh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        # A view pixel is hole when any of the pixels it covers is: never lets hole leak as context.
+        holes = cv2.resize(hole[box.slices()].astype(np.float32), (vw, vh), interpolation=cv2.INTER_AREA) > 0
+        x, m = self._to_tensors(pixels, holes)
+        with self._autocast():
+            out = self.bundle.parsing(x, m)
+        logits = out.p.float().cpu().contiguous()
+        return _ParseView(box, vh / box.height, vw / box.width, logits)
+
     @staticmethod
     def _to_work(image: np.ndarray, hole: np.ndarray, region: Region) -> _Work:
         y, x = region.crop_slices()
@@ -165,11 +293,11 @@ class Completer:
         return _Work(region=region, image=work_image, hole=work_hole)
 
     # -- network calls ------------------------------------------------------------------------------
-    def _tensors(self, work: _Work, image: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image in [-1, 1] with the hole filled by the training mean colour, and the mask."""
-        image = work.image if image is None else image
-        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
-        m = torch.from_numpy(work.hole).to(self.device).float()[None, None]
+    def _to_tensors(self, image: np.ndarray, hole: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image in [-1, 1] with the hole filled by the training fill colour, and the mask."""
+        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1).float()
+        x = x.div(127.5).sub(1.0)[None]
+        m = torch.from_numpy(np.ascontiguousarray(hole)).to(self.device).float()[None, None]
         fill = torch.tensor(self.bundle.hole_fill, device=self.device).view(1, 3, 1, 1) * 2 - 1
         return x * (1 - m) + fill * m, m
 
@@ -183,15 +311,8 @@ class Completer:
         return contextlib.nullcontext()
 
     @torch.inference_mode()
-    def _parse(self, work: _Work) -> np.ndarray:
-        x, m = self._tensors(work)
-        with self._autocast():
-            out = self.bundle.parsing(x, m)
-        return out.p.argmax(1)[0].to(torch.uint8).cpu().numpy()
-
-    @torch.inference_mode()
     def _complete(self, work: _Work) -> np.ndarray:
-        x, m = self._tensors(work)
+        x, m = self._to_tensors(work.image, work.hole)
         net = self.bundle.completion
         if work.region.touches_border and self.bundle.extrapolation is not None:
             net = self.bundle.extrapolation

@@ -310,6 +310,21 @@ def working_scale(crop_h: int, crop_w: int, max_work_side: int = 512, min_work_s
     return max(1.0, min(MAX_UPSCALE, min_work_side / shorter, max_work_side / longer))
 
 
+def person_working_scale(crop_h: int, crop_w: int, hole_side: int, target: float, max_work_side: int = 512,
+                         min_hole_work: int = 16) -> float:
+    """Scale for a crop when the networks should see the person at the size they were trained on
+    (``target`` = trained person height / person height in the photo).
+
+    A small hole on a big photo is not shrunk below ``min_hole_work`` px (a 4 px fill blown up
+    20x is a flat smear; the networks continue local texture well enough when the person is
+    larger than in training), the longer side fits ``max_work_side`` and nothing is enlarged
+    more than ``MAX_UPSCALE``."""
+    if target <= 0:
+        raise ValueError(f"target scale must be positive, got {target}")
+    scale = max(target, min(1.0, min_hole_work / max(1, hole_side)))
+    return min(scale, MAX_UPSCALE, max_work_side / max(crop_h, crop_w))
+
+
 def find_regions(
     mask: np.ndarray,
     *,
@@ -317,6 +332,8 @@ def find_regions(
     min_context: int = 32,
     max_work_side: int = 512,
     min_work_side: int = 128,
+    target_scale: float | None = None,
+    border_target_scale: float | None = None,
 ) -> list[Region]:
     """Regions of the hole for the networks, sorted top to bottom, left to right.
 
@@ -324,25 +341,40 @@ def find_regions(
     least ``min_context``) on each side, clipped to the image; a hole at the border therefore
     only gets context inward. Components whose crops overlap are merged (until stable), so each
     hole pixel is completed exactly once and crops never fight over pixels.
+
+    Without ``target_scale`` a crop keeps the photo's scale (shrunk to fit ``max_work_side``,
+    a small one enlarged towards ``min_work_side``). With it (see :func:`person_working_scale`)
+    crops are scaled so the person has the size the networks were trained on, and a crop gets
+    enough context to be at least ``min_work_side`` px at that scale where the photo allows:
+    the networks were trained on whole photos, not on keyholes. ``border_target_scale``, when
+    given, replaces it for holes that reach the image edge (the extrapolation network may have
+    been trained at another size).
     """
     if context < 0 or min_context < 0:
         raise ValueError("context and min_context must not be negative")
     if max_work_side < 8 or min_work_side < 1:
         raise ValueError("max_work_side must be >= 8 and min_work_side >= 1")
     shape = mask.shape[:2]
+    least_crop = 0 if target_scale is None else min(min_work_side, max_work_side) / target_scale
 
     def grow(hole: Box) -> Box:
-        pad = max(int(min_context), int(math.ceil(context * max(hole.height, hole.width))))
+        side = max(hole.height, hole.width)
+        pad = max(int(min_context), int(math.ceil(context * side)), int(math.ceil((least_crop - side) / 2)))
         return hole.grow(pad, shape)
 
     regions = []
     for hole, crop in merge_overlapping(hole_boxes(mask), grow):
-        scale = working_scale(crop.height, crop.width, max_work_side, min_work_side)
+        touches = hole.y0 == 0 or hole.x0 == 0 or hole.y1 == shape[0] or hole.x1 == shape[1]
+        target = border_target_scale if touches and border_target_scale is not None else target_scale
+        if target is None:
+            scale = working_scale(crop.height, crop.width, max_work_side, min_work_side)
+        else:
+            scale = person_working_scale(crop.height, crop.width, max(hole.height, hole.width), target,
+                                         max_work_side)
         work = (
             _multiple_of_8(crop.height * scale, max_work_side),
             _multiple_of_8(crop.width * scale, max_work_side),
         )
-        touches = hole.y0 == 0 or hole.x0 == 0 or hole.y1 == shape[0] or hole.x1 == shape[1]
         regions.append(Region(hole, crop, float(scale), work, touches, (int(shape[0]), int(shape[1]))))
     return regions
 

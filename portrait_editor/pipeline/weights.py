@@ -41,6 +41,8 @@ REQUIRED_ROLES = ("parsing", "completion")
 
 # The colour a hole is filled with before the networks see it (the paper: the dataset mean).
 DEFAULT_HOLE_FILL = (0.5, 0.5, 0.5)
+# The training size assumed for weights whose metadata does not say (the paper's scale).
+DEFAULT_TRAIN_SIZE = (256, 192)
 
 
 class WeightsError(RuntimeError):
@@ -59,6 +61,19 @@ class ModelBundle:
     folder: Path
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     hole_fill: tuple[float, float, float] = DEFAULT_HOLE_FILL
+
+    def trained_size(self, role: str) -> tuple[int, int]:
+        """(H, W) of the photos the ``role`` network was trained on, from its metadata
+        (``train_size`` or the training run's resolved ``size``); 256 x 192 when not recorded."""
+        info = self.metadata.get(role, {})
+        training = info.get("training") if isinstance(info.get("training"), dict) else {}
+        resolved = training.get("resolved") if isinstance(training.get("resolved"), dict) else {}
+        size = info.get("train_size") or resolved.get("size")
+        try:
+            h, w = (int(v) for v in size)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            return DEFAULT_TRAIN_SIZE
+        return (h, w) if h > 0 and w > 0 else DEFAULT_TRAIN_SIZE
 
     def to(self, device: torch.device | str) -> ModelBundle:
         for net in (self.parsing, self.completion, self.extrapolation, self.face):

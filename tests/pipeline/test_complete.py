@@ -58,8 +58,9 @@ def test_margins_grow_canvas_and_keep_original(tiny_bundle, portrait):
 def test_several_holes_filled_in_one_run(tiny_bundle, portrait):
     import cv2
 
-    portrait = cv2.resize(portrait, (360, 480))
-    boxes = [(10, 10, 40, 40), (400, 300, 450, 350), (200, 150, 230, 200)]
+    # Wide enough that the crops (at least 128 px at the person's working scale) stay apart.
+    portrait = cv2.resize(portrait, (1440, 480))
+    boxes = [(10, 10, 40, 40), (400, 1380, 450, 1430), (200, 700, 230, 750)]
     mask = _box_mask(portrait.shape[:2], *boxes)
     seen: list[str] = []
     result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask),
@@ -160,3 +161,62 @@ def test_large_photo_is_processed_on_crops(tiny_bundle):
     assert max(region.work_size) <= 256
     far = _far_from(mask, BAND)
     np.testing.assert_array_equal(result.image[far], image[far])
+
+
+def test_person_box_ignores_stray_pixels():
+    from portrait_editor.pipeline.complete import person_box
+
+    labels = np.zeros((400, 300), np.uint8)
+    labels[100:300, 120:180] = 5
+    labels[5, 5] = 2  # a stray pixel far away
+    labels[350:360, 10:20] = UNKNOWN  # unknown is not person
+    box = person_box(labels)
+    assert (box.y0, box.x0, box.y1, box.x1) == pytest.approx((100, 120, 300, 180), abs=2)
+    assert person_box(np.zeros((100, 100), np.uint8)) is None
+
+
+def test_crops_are_scaled_to_the_person_size_the_networks_were_trained_on(tiny_bundle, monkeypatch):
+    image = np.full((900, 600, 3), 128, np.uint8)
+    parsing = np.zeros((900, 600), np.uint8)
+    parsing[100:700, 200:400] = 5  # a person 600 px tall
+    mask = _box_mask(parsing.shape, (300, 250, 400, 330))  # big enough that its 16 px floor does not bind
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", {"train_size": [128, 96]})
+    result = Completer(tiny_bundle).run(CompletionRequest(image=image, mask=mask, parsing=parsing))
+    (region,) = result.regions
+    assert region.scale == pytest.approx(0.95 * 128 / 600, rel=0.02)
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", {"train_size": [256, 192]})
+    (region,) = Completer(tiny_bundle).run(CompletionRequest(image=image, mask=mask, parsing=parsing)).regions
+    assert region.scale == pytest.approx(0.95 * 256 / 600, rel=0.02)
+
+
+def test_a_small_person_is_parsed_again_at_the_networks_scale(tiny_bundle, monkeypatch):
+    """Stage I first sees the whole canvas at P's training size; a person far smaller than P
+    expects is parsed again in a view around them, scaled so they are as tall as in training."""
+    from portrait_editor.models import ParsingOutput
+    from portrait_editor.pipeline.complete import PERSON_FILL
+
+    classes = len(tiny_bundle.label_set)
+    views = []
+
+    def fake_parse(x, m):
+        # A "person" (class 5) in the middle tenth of the width and rows 40-60 % of any view.
+        _, _, h, w = x.shape
+        logits = torch.zeros(1, classes, h, w)
+        logits[:, 0] = 1
+        logits[:, 5, int(0.4 * h):int(0.6 * h), int(0.45 * w):int(0.55 * w)] = 2
+        views.append((h, w))
+        return ParsingOutput(logits, torch.zeros(1, 1, 1, 1), logits)
+
+    monkeypatch.setattr(tiny_bundle.parsing, "forward", fake_parse)
+    monkeypatch.setitem(tiny_bundle.metadata, "parsing", {"train_size": [256, 192]})
+    image = np.full((2000, 1500, 3), 100, np.uint8)
+    mask = _box_mask(image.shape[:2], (950, 700, 1000, 760))
+    result = Completer(tiny_bundle).run(CompletionRequest(image=image, mask=mask))
+    assert len(views) == 2
+    frame_h, frame_w = views[0]
+    assert frame_h * frame_w == pytest.approx(256 * 192, rel=0.1)  # the whole canvas at P's size
+    # The person is 400 canvas px tall: the second view scales it to PERSON_FILL * 256 px.
+    person_h = 400
+    scale = views[1][0] / (person_h + 2 * 0.15 * person_h)  # the view holds the person and its margin
+    assert scale == pytest.approx(PERSON_FILL * 256 / person_h, rel=0.1)
+    assert result.parsing[1000, 750] == 5  # the second view, pasted over the first

@@ -16,6 +16,7 @@ from portrait_editor.pipeline.regions import (
     find_regions,
     from_work,
     hole_boxes,
+    person_working_scale,
     to_work,
 )
 
@@ -200,6 +201,40 @@ def test_scale_limits():
     assert region.scale == 1.0
     for work, crop in zip(region.work_size, region.crop_size, strict=True):
         assert work % 8 == 0 and abs(work - crop) <= 4  # nearest multiple of 8
+
+
+def test_person_working_scale_limits():
+    # The person's scale is used as it is when nothing else binds.
+    assert person_working_scale(300, 200, 100, 0.5) == pytest.approx(0.5)
+    # A tiny hole on a big photo keeps at least 16 working px (here 8 px * 2 = 16)...
+    assert person_working_scale(300, 300, 8, 0.05) == pytest.approx(1.0)
+    assert person_working_scale(3000, 3000, 160, 0.05) == pytest.approx(0.1)
+    # ...but the crop still fits max_work_side, and nothing is enlarged beyond MAX_UPSCALE.
+    assert person_working_scale(2000, 1000, 900, 0.5, max_work_side=512) == pytest.approx(512 / 2000)
+    assert person_working_scale(100, 100, 50, 10.0) == pytest.approx(MAX_UPSCALE)
+    with pytest.raises(ValueError):
+        person_working_scale(100, 100, 50, 0.0)
+
+
+def test_person_scale_regions_get_context_for_a_whole_working_crop():
+    mask = np.zeros((2000, 3000), bool)
+    mask[1000:1040, 1500:1540] = True  # a 40 px hole
+    (region,) = find_regions(mask, target_scale=0.25, min_work_side=128)
+    assert region.scale == pytest.approx(0.4)  # 16 px of hole at least
+    # Context makes the crop at least 128 px at the person's scale (512 canvas px), not 3 x 40.
+    assert region.crop.height >= 128 / 0.25 and region.crop.width >= 128 / 0.25
+    assert min(region.work_size) >= 128
+
+
+def test_border_holes_use_their_own_target_scale():
+    mask = np.zeros((1000, 1000), bool)
+    mask[:50, 100:300] = True  # reaches the top edge: extrapolation
+    mask[600:650, 600:650] = True
+    regions = find_regions(mask, target_scale=0.5, border_target_scale=0.25, min_work_side=64)
+    by_border = {r.touches_border: r for r in regions}
+    assert set(by_border) == {True, False}
+    assert by_border[True].scale == pytest.approx(0.25)
+    assert by_border[False].scale == pytest.approx(0.5)
 
 
 def test_fifty_megapixel_mask_is_fast():

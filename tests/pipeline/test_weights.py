@@ -123,3 +123,13 @@ def test_pick_device():
     if not torch.cuda.is_available():
         with pytest.raises(WeightsError, match="no CUDA"):
             weights.pick_device("cuda")
+
+
+def test_trained_size_comes_from_the_metadata(tiny_bundle, monkeypatch):
+    from portrait_editor.pipeline.weights import DEFAULT_TRAIN_SIZE
+
+    assert tiny_bundle.trained_size("completion") == DEFAULT_TRAIN_SIZE  # not recorded
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", {"training": {"resolved": {"size": [128, 96]}}})
+    assert tiny_bundle.trained_size("completion") == (128, 96)
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", {"train_size": "bad"})
+    assert tiny_bundle.trained_size("completion") == DEFAULT_TRAIN_SIZE
