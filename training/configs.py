@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,3 +29,17 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
             value = text
         changes[key] = value
     return dataclasses.replace(cfg, **changes)
+
+
+def preset_config(base: Any, presets: dict[str, dict[str, Any]], name: str, overrides: list[str]) -> Any:
+    """The dataclass ``base`` with preset ``name``'s values, then ``--set`` ``overrides``."""
+    if name not in presets:
+        raise SystemExit(f"unknown config {name!r}; known: {', '.join(presets)}")
+    return apply_overrides(dataclasses.replace(base, **presets[name]), overrides)
+
+
+def run_metadata(cfg: Any, script: str, step: int, metrics: dict[str, float]) -> dict[str, Any]:
+    """What exported weights record about their training: data, size, steps, the resolved config."""
+    return {"training": {"data": list(cfg.data), "size": list(cfg.size), "steps": step, "config": script,
+                         "resolved": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))},
+            "metrics": metrics}

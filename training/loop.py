@@ -226,3 +226,19 @@ def start_run(cfg: Any, run_dir: Path, device_name: str) -> tuple[Dist, torch.de
 def set_threads(threads: int) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
+
+
+def script_main(doc: str, presets: dict[str, Any], make_config: Any, train: Any, argv: list[str] | None = None) -> None:
+    """The command line every training script shares: ``--config``, ``--run-dir``, ``--device``, ``--set``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--config", default="cpu-lite", help=f"one of {', '.join(presets)}")
+    parser.add_argument("--run-dir", type=Path, required=True, help="run folder (resumes when it has last.pt)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields")
+    args = parser.parse_args(argv)
+    cfg = make_config(args.config, args.set)
+    t = time.perf_counter()
+    train(cfg, args.run_dir, args.device)
+    print(f"done in {(time.perf_counter() - t) / 60:.1f} min: {args.run_dir}")

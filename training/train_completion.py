@@ -17,10 +17,6 @@ again with the same ``--run-dir``.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ import torch
 from portrait_editor.models import build_model, encode_parsing
 from portrait_editor.pipeline.weights import save_weights
 
-from .configs import DATA_ROOT, apply_overrides
+from .configs import DATA_ROOT, preset_config, run_metadata
 from .discriminators import GlobalDiscriminator, LocalDiscriminator, crop_boxes, local_patch_boxes
 from .loop import (
     Checkpoint,
@@ -39,6 +35,7 @@ from .loop import (
     StopFlag,
     autocast,
     infinite_batches,
+    script_main,
     start_run,
     unwrap,
     wrap_ddp,
@@ -103,10 +100,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def make_config(name: str, overrides: list[str]) -> CompletionTrainConfig:
-    if name not in PRESETS:
-        raise SystemExit(f"unknown config {name!r}; known: {', '.join(PRESETS)}")
-    cfg = dataclasses.replace(CompletionTrainConfig(), **PRESETS[name])
-    return apply_overrides(cfg, overrides)
+    return preset_config(CompletionTrainConfig(), PRESETS, name, overrides)
 
 
 def build_data(cfg: CompletionTrainConfig, split: str):
@@ -273,23 +267,12 @@ def validate(generator, batch, fill, device, cfg) -> dict[str, float]:
 
 def export(generator, folder: Path, cfg: CompletionTrainConfig, step: int, val: dict[str, float] | None) -> None:
     role = "extrapolation" if cfg.variant == "extrapolation" else "completion"
-    meta = {"training": {"data": list(cfg.data), "size": list(cfg.size), "steps": step, "config": "train_completion",
-                         "resolved": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))},
-            "metrics": {"val_l1_hole_train_masks": val["l1_hole"]} if val else {}}
+    meta = run_metadata(cfg, "train_completion", step, {"val_l1_hole_train_masks": val["l1_hole"]} if val else {})
     save_weights(generator, role, folder, metadata=meta)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="cpu-lite", help=f"one of {', '.join(PRESETS)}")
-    parser.add_argument("--run-dir", type=Path, required=True, help="run folder (resumes when it has last.pt)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields")
-    args = parser.parse_args(argv)
-    cfg = make_config(args.config, args.set)
-    t = time.perf_counter()
-    train(cfg, args.run_dir, args.device)
-    print(f"done in {(time.perf_counter() - t) / 60:.1f} min: {args.run_dir}")
+    script_main(__doc__, PRESETS, make_config, train, argv)
 
 
 if __name__ == "__main__":

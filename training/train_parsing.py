@@ -11,10 +11,6 @@ exist (VITON has OpenPose-18 keypoints; CCP has none, so its heatmap term is zer
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +21,14 @@ import torch
 from portrait_editor.models import build_model, find_mobilenet_v2_imagenet
 from portrait_editor.pipeline.weights import save_weights
 
-from .configs import DATA_ROOT, apply_overrides
+from .configs import DATA_ROOT, preset_config, run_metadata
 from .loop import (
     Checkpoint,
     Log,
     StopFlag,
     autocast,
     infinite_batches,
+    script_main,
     start_run,
     unwrap,
     wrap_ddp,
@@ -77,9 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def make_config(name: str, overrides: list[str]) -> ParsingTrainConfig:
-    if name not in PRESETS:
-        raise SystemExit(f"unknown config {name!r}; known: {', '.join(PRESETS)}")
-    return apply_overrides(dataclasses.replace(ParsingTrainConfig(), **PRESETS[name]), overrides)
+    return preset_config(ParsingTrainConfig(), PRESETS, name, overrides)
 
 
 def train(cfg: ParsingTrainConfig, run_dir: Path, device_name: str = "auto") -> Path:
@@ -175,22 +170,12 @@ def validate(net, dataset, cfg: ParsingTrainConfig, fill, device) -> dict[str, f
 
 
 def export(net, folder: Path, cfg: ParsingTrainConfig, step: int, val: dict[str, float] | None) -> None:
-    meta = {"training": {"data": list(cfg.data), "size": list(cfg.size), "steps": step, "config": "train_parsing",
-                         "resolved": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))},
-            "metrics": {f"val_{k}_train_masks": v for k, v in (val or {}).items()}}
+    meta = run_metadata(cfg, "train_parsing", step, {f"val_{k}_train_masks": v for k, v in (val or {}).items()})
     save_weights(net, "parsing", folder, metadata=meta)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="cpu-lite", help=f"one of {', '.join(PRESETS)}")
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    t = time.perf_counter()
-    train(make_config(args.config, args.set), args.run_dir, args.device)
-    print(f"done in {(time.perf_counter() - t) / 60:.1f} min: {args.run_dir}")
+    script_main(__doc__, PRESETS, make_config, train, argv)
 
 
 if __name__ == "__main__":

@@ -175,21 +175,22 @@ class Completer:
             report("completion", (i + 1) / len(works))
         timings["completion"] = time.perf_counter() - t
 
+        fill = image.copy()
+        for work in works:
+            _paste_fill(fill, hole, work)
+
         checkpoint()
         t = time.perf_counter()
         if request.use_face and self.bundle.face is not None:
             report("face", 0.0)
             for i, work in enumerate(works):
-                self._refine_face(work)
+                self._refine_face(fill, hole, parsing_full, work.region)
                 report("face", (i + 1) / len(works))
         timings["face"] = time.perf_counter() - t
 
         checkpoint()
         t = time.perf_counter()
         report("blending", 0.0)
-        fill = image.copy()
-        for work in works:
-            _paste_fill(fill, hole, work)
         if request.blend:
             out = blend(image, fill, hole)
         else:
@@ -323,38 +324,53 @@ class Completer:
         return _to_uint8(y)
 
     @torch.inference_mode()
-    def _refine_face(self, work: _Work) -> None:
-        """Paper III-C: a window around the face's centre of mass goes through F at its crop size."""
+    def _refine_face(self, fill: np.ndarray, hole: np.ndarray, parsing: np.ndarray, region: Region) -> bool:
+        """Paper III-C at the photo's resolution: a square window around the face (see
+        :func:`face_window`) of the filled photo goes through F at F's crop size; F's residual is
+        scaled back to the window and added inside the hole. G worked at the person's training
+        scale, where a face is a few dozen pixels; F adds the detail at 64 x 64. Returns whether
+        F ran (the hole must cover at least 16 px of face at G's scale)."""
         labels = self.bundle.label_set
-        if not labels.has("face") or work.parsing is None or work.result is None:
-            return
-        face = work.parsing == labels.id("face")
-        if np.count_nonzero(face & work.hole) < 16:
-            return
-        ys, xs = np.nonzero(face)
-        cy, cx = ys.mean(), xs.mean()
-        extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
-        h, w = work.hole.shape
-        # The paper's 64x64 window at 256x256 holds the face with some margin: keep that ratio.
-        side = int(min(h, w, max(32, round(1.4 * extent))))
-        y0 = int(np.clip(round(cy - side / 2), 0, h - side))
-        x0 = int(np.clip(round(cx - side / 2), 0, w - side))
-        win = (slice(y0, y0 + side), slice(x0, x0 + side))
+        if not labels.has("face"):
+            return False
+        y, x = region.crop_slices()
+        face = parsing[y, x] == labels.id("face")
+        if np.count_nonzero(face & hole[y, x]) * region.scale**2 < 16:
+            return False
+        y0, x0, side = face_window(face)
+        win = (slice(y.start + y0, y.start + y0 + side), slice(x.start + x0, x.start + x0 + side))
         size = int(getattr(self.bundle.face.config, "crop_size", 64))
-        crop_img = cv2.resize(work.result[win], (size, size), interpolation=cv2.INTER_AREA)
-        crop_hole = cv2.resize(work.hole[win].astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
-        crop_lab = cv2.resize(work.parsing[win], (size, size), interpolation=cv2.INTER_NEAREST)
-        x = torch.from_numpy(crop_img).to(self.device).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
+        shrink = side > size
+        crop_img = cv2.resize(fill[win], (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        crop_hole = cv2.resize(hole[win].astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
+        crop_lab = cv2.resize(parsing[win], (size, size), interpolation=cv2.INTER_NEAREST)
+        # F sees G's result in the hole (not the grey fill): it refines, it does not complete.
+        x_in = torch.from_numpy(crop_img).to(self.device).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
         m = torch.from_numpy(crop_hole).to(self.device).float()[None, None]
         p = torch.from_numpy(crop_lab.astype(np.int64)).to(self.device)[None]
         with self._autocast():
-            residual = self.bundle.face(x, p, m).float()
+            residual = self.bundle.face(x_in, p, m).float()
         residual = residual[0].permute(1, 2, 0).cpu().numpy() * 127.5
-        residual = cv2.resize(residual, (side, side), interpolation=cv2.INTER_LINEAR)
-        region = work.result[win].astype(np.float32)
-        refined = np.clip(region + residual, 0, 255).round().astype(np.uint8)
-        hole = work.hole[win]
-        work.result[win][hole] = refined[hole]
+        residual = cv2.resize(residual, (side, side), interpolation=cv2.INTER_CUBIC if not shrink else cv2.INTER_AREA)
+        inside = hole[win]
+        refined = np.clip(fill[win].astype(np.float32) + residual, 0, 255).round().astype(np.uint8)
+        fill[win][inside] = refined[inside]
+        return True
+
+
+def face_window(face: np.ndarray) -> tuple[int, int, int]:
+    """``(y0, x0, side)`` of the square F works on: centred on the face's centre of mass, 1.4 x
+    the face's larger extent (the paper's 64 px window at 256 px holds the face with that much
+    margin), at least 16 px, inside the array. ``face`` must hold at least one face pixel."""
+    ys, xs = np.nonzero(face)
+    if len(ys) == 0:
+        raise ValueError("no face pixels")
+    h, w = face.shape
+    extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+    side = int(min(h, w, max(16, round(1.4 * extent))))
+    y0 = int(np.clip(round(ys.mean() - side / 2), 0, h - side))
+    x0 = int(np.clip(round(xs.mean() - side / 2), 0, w - side))
+    return y0, x0, side
 
 
 def _to_uint8(y: torch.Tensor) -> np.ndarray:

@@ -63,23 +63,27 @@ class ModelBundle:
     hole_fill: tuple[float, float, float] = DEFAULT_HOLE_FILL
 
     def trained_size(self, role: str) -> tuple[int, int]:
-        """(H, W) of the photos the ``role`` network was trained on, from its metadata
-        (``train_size`` or the training run's resolved ``size``); 256 x 192 when not recorded."""
-        info = self.metadata.get(role, {})
-        training = info.get("training") if isinstance(info.get("training"), dict) else {}
-        resolved = training.get("resolved") if isinstance(training.get("resolved"), dict) else {}
-        size = info.get("train_size") or resolved.get("size")
-        try:
-            h, w = (int(v) for v in size)  # type: ignore[union-attr]
-        except (TypeError, ValueError):
-            return DEFAULT_TRAIN_SIZE
-        return (h, w) if h > 0 and w > 0 else DEFAULT_TRAIN_SIZE
+        """(H, W) of the photos the ``role`` network was trained on (see :func:`trained_size`)."""
+        return trained_size(self.metadata.get(role, {}))
 
     def to(self, device: torch.device | str) -> ModelBundle:
         for net in (self.parsing, self.completion, self.extrapolation, self.face):
             if net is not None:
                 net.to(device)
         return self
+
+
+def trained_size(info: dict[str, Any]) -> tuple[int, int]:
+    """(H, W) of the training photos recorded in a network's metadata (``train_size`` or the
+    training run's resolved ``size``); ``DEFAULT_TRAIN_SIZE`` when not recorded."""
+    training = info.get("training") if isinstance(info.get("training"), dict) else {}
+    resolved = training.get("resolved") if isinstance(training.get("resolved"), dict) else {}
+    size = info.get("train_size") or resolved.get("size")
+    try:
+        h, w = (int(v) for v in size)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return DEFAULT_TRAIN_SIZE
+    return (h, w) if h > 0 and w > 0 else DEFAULT_TRAIN_SIZE
 
 
 def search_folders(explicit: str | os.PathLike | None = None) -> list[tuple[str, Path]]:

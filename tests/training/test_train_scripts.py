@@ -67,3 +67,45 @@ def test_two_process_ddp_keeps_weights_equal(tmp_path):
         torch.testing.assert_close(a[key], b[key], msg=key)
     initial = torch.load(run / "rank0-initial.pt", weights_only=True)
     assert any(not torch.equal(initial[k], a[k]) for k in a if a[k].is_floating_point())  # it did train
+
+
+@needs_data
+def test_face_training_resumes_exports_and_learns_a_residual(tmp_path, tiny_weights):
+    """F trains on G's (frozen) fill of face holes; untrained F is the identity, trained F is not."""
+    run = tmp_path / "face"
+    first = _train("train_face", run, "steps=2", f"g_from={tiny_weights}")
+    assert first.returncode == 0, first.stderr
+    resumed = _train("train_face", run, "steps=4", f"g_from={tiny_weights}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 4
+    net, info = load_network(run / "last", "face")
+    assert info["training"]["config"] == "train_face" and info["training"]["steps"] == 4
+    assert net.last.weight.abs().sum() > 0  # moved away from the zero-initialised identity
+    assert any("val_l1_hole_g_only" in line for line in (run / "log.jsonl").read_text().splitlines())
+
+
+def test_face_crops_follow_the_face_and_skip_photos_without_one(tiny_weights):
+    from portrait_editor.labels import LIP_NECK
+    from training.train_face import face_crops, load_frozen_g
+
+    g, size = load_frozen_g(tiny_weights, torch.device("cpu"))
+    face_id = LIP_NECK.id("face")
+    image = torch.zeros(2, 3, 96, 64)
+    image[:, 0, 20:40, 20:40] = 1.0  # a red "face"
+    parsing = torch.zeros(2, 96, 64, dtype=torch.long)
+    parsing[:, 20:40, 20:40] = face_id
+    mask = torch.zeros(2, 1, 96, 64)
+    mask[0, :, 25:35, 25:35] = 1  # photo 0: hole in the face; photo 1: hole elsewhere
+    mask[1, :, 70:80, 10:20] = 1
+    fill = torch.zeros(1, 3, 1, 1)
+    crops = face_crops(g, size, {"image": image, "mask": mask, "parsing": parsing}, fill, face_id, 32, 16,
+                       torch.device("cpu"), "fp32")
+    assert crops["input"].shape == (1, 3, 32, 32) and crops["parsing"].shape == (1, 32, 32)
+    # The window is centred on the face with a 1.4x margin: the face fills the middle, not the edges.
+    assert (crops["parsing"][0, 16, 16] == face_id) and (crops["parsing"][0, 0, 0] == 0)
+    assert crops["target"][0, 0, 16, 16] == pytest.approx(1.0, abs=0.05)
+    assert 0 < crops["mask"].mean() < 1
+    mask[0] = 0
+    mask[0, :, 70:80, 10:20] = 1
+    assert face_crops(g, size, {"image": image, "mask": mask, "parsing": parsing}, fill, face_id, 32, 16,
+                      torch.device("cpu"), "fp32") is None
