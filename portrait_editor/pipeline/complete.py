@@ -32,7 +32,9 @@ PERSON_FILL = 0.95
 """Fraction of the training photo's height the person spans (measured: VITON 0.99, CCP 0.92)."""
 
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
-_REPARSE_RATIO = 1.25  # parse again around the person when its size is off by more than this
+_REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
+# (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
+# in on that makes it miss more)
 _MAX_VIEW_SIDE = 1024  # a parsing view is never larger than this
 
 
@@ -49,8 +51,17 @@ class _ParseView:
         return self.logits.argmax(1)[0].to(torch.uint8).numpy()
 
     def paste(self, full: np.ndarray) -> None:
-        """Write the view's labels into the canvas-size map (nearest neighbour)."""
-        full[self.box.slices()] = cv2.resize(self.labels(), (self.box.width, self.box.height),
+        """Write the view's labels into the canvas-size map: the logits are enlarged bilinearly
+        (up to 4x, which keeps memory small) before the argmax, so label borders are smooth
+        rather than view-pixel blocks; the rest of the way is nearest neighbour."""
+        _, _, vh, vw = self.logits.shape
+        factor = min(4.0, self.box.height / vh, self.box.width / vw)
+        labels = self.labels()
+        if factor > 1.0:
+            size = (max(vh, int(round(vh * factor))), max(vw, int(round(vw * factor))))
+            smooth = torch.nn.functional.interpolate(self.logits, size=size, mode="bilinear", align_corners=False)
+            labels = smooth.argmax(1)[0].to(torch.uint8).numpy()
+        full[self.box.slices()] = cv2.resize(labels, (self.box.width, self.box.height),
                                              interpolation=cv2.INTER_NEAREST)
 
     def sample(self, region: Region) -> np.ndarray:
@@ -90,8 +101,9 @@ def person_box(labels: np.ndarray, background: int = 0) -> Box | None:
 
 
 def _view_scale(canvas: tuple[int, int], trained: tuple[int, int]) -> float:
-    """Scale at which the whole canvas has the area of the training photos."""
-    return min(MAX_UPSCALE, float(np.sqrt(trained[0] * trained[1] / (canvas[0] * canvas[1]))))
+    """Scale at which the whole canvas fits the training photos' size, as the training data
+    augmentation fits each photo (``training.datasets.augment``)."""
+    return min(MAX_UPSCALE, trained[0] / canvas[0], trained[1] / canvas[1])
 
 
 @dataclass
@@ -150,10 +162,13 @@ class Completer:
         view = None
         if parsing_full is None:
             report("parsing", 0.0)
-            view = self._stage_one(image, hole, lambda f: report("parsing", 0.9 * f))
+            view, person_height = self._stage_one(image, hole, lambda f: report("parsing", 0.9 * f))
             parsing_full = np.zeros(hole.shape, dtype=np.uint8)
             view.paste(parsing_full)
-        regions = self._regions(hole, parsing_full)
+        else:  # the user's map: people are whatever is not background
+            box = person_box(parsing_full)
+            person_height = None if box is None else float(box.height)
+        regions = self._regions(hole, person_height)
         works = [self._to_work(image, hole, region) for region in regions]
         for work in works:
             if view is not None:
@@ -238,29 +253,34 @@ class Completer:
             return _view_scale(canvas, trained)
         return min(MAX_UPSCALE, PERSON_FILL * trained[0] / person_height)
 
-    def _regions(self, hole: np.ndarray, parsing_full: np.ndarray) -> list[Region]:
-        """Crops for stage II at the scale G was trained at, the person measured on the
-        parsing map (the user's, when given; people on it are whatever is not background)."""
-        box = person_box(parsing_full)
-        height = None if box is None else float(box.height)
-        target = self._person_scale("completion", height, hole.shape)
-        border = self._person_scale("extrapolation", height, hole.shape) if self.bundle.extrapolation else None
+    def _regions(self, hole: np.ndarray, person_height: float | None) -> list[Region]:
+        """Crops for stage II at the scale G was trained at. Holes inside the photo use the
+        person's height; holes at the border (extrapolation: the person is cut off by the frame,
+        so its visible height says little) use the canvas, fitted to the extrapolation network's
+        training size as its training photos were: after the user drags the border outwards,
+        the canvas is the frame the whole person should fill."""
+        target = self._person_scale("completion", person_height, hole.shape)
+        border = None
+        if self.bundle.extrapolation is not None:
+            border = _view_scale(hole.shape, self.bundle.trained_size("extrapolation"))
         return find_regions(hole, max_work_side=self.max_work_side, target_scale=target, border_target_scale=border)
 
-    def _stage_one(self, image: np.ndarray, hole: np.ndarray, report: Callable[[float], None]) -> _ParseView:
+    def _stage_one(self, image: np.ndarray, hole: np.ndarray,
+                   report: Callable[[float], None]) -> tuple[_ParseView, float | None]:
         """Parse the whole canvas at P's training size; when the person found there is far from
-        the size P expects, parse again a view around the person at P's scale."""
+        the size P expects, parse again a view around the person at P's scale. Returns the view
+        and the person's height in canvas px (None: no person found)."""
         canvas = hole.shape
         trained = self.bundle.trained_size("parsing")
         view = self._parse_view(image, hole, Box(0, 0, *canvas), _view_scale(canvas, trained))
         report(0.5)
         found = person_box(view.labels())
         if found is None:
-            return view
+            return view, None
         height = found.height / view.scale_y
         scale = min(MAX_UPSCALE, PERSON_FILL * trained[0] / height)
         if 1 / _REPARSE_RATIO <= scale / view.scale_y <= _REPARSE_RATIO:
-            return view
+            return view, height
         # The person's box in canvas pixels, with room around it for context.
         y0, x0 = found.y0 / view.scale_y, found.x0 / view.scale_x
         y1, x1 = found.y1 / view.scale_y, found.x1 / view.scale_x
@@ -268,7 +288,10 @@ class Completer:
         box = Box(max(0, int(y0 - pad)), max(0, int(x0 - pad)),
                   min(canvas[0], int(np.ceil(y1 + pad))), min(canvas[1], int(np.ceil(x1 + pad))))
         scale = min(scale, _MAX_VIEW_SIDE / max(box.height, box.width))
-        return self._parse_view(image, hole, box, scale)
+        closer = self._parse_view(image, hole, box, scale)
+        again = person_box(closer.labels())
+        # P misses parts more often than it invents them: keep the taller measurement.
+        return closer, max(height, 0.0 if again is None else again.height / closer.scale_y)
 
     @torch.inference_mode()
     def _parse_view(self, image: np.ndarray, hole: np.ndarray, box: Box, scale: float) -> _ParseView:

@@ -220,3 +220,16 @@ def test_a_small_person_is_parsed_again_at_the_networks_scale(tiny_bundle, monke
     scale = views[1][0] / (person_h + 2 * 0.15 * person_h)  # the view holds the person and its margin
     assert scale == pytest.approx(PERSON_FILL * 256 / person_h, rel=0.1)
     assert result.parsing[1000, 750] == 5  # the second view, pasted over the first
+
+
+def test_border_holes_are_scaled_by_the_canvas_fitted_to_the_training_size(tiny_bundle, monkeypatch):
+    """Extrapolation: the grown canvas is the frame the whole person should fill, as in training."""
+    monkeypatch.setitem(tiny_bundle.metadata, "extrapolation", {"train_size": [192, 128]})
+    image = np.full((800, 600, 3), 120, np.uint8)
+    parsing = np.zeros((800 + 200, 600), np.uint8)
+    parsing[50:700, 200:400] = 5
+    result = Completer(tiny_bundle).run(CompletionRequest(image=image, margins=Margins(0, 0, 200, 0),
+                                                          parsing=parsing))
+    (region,) = result.regions
+    assert region.touches_border
+    assert region.scale == pytest.approx(min(192 / 1000, 128 / 600), rel=0.02)
