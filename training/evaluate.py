@@ -42,9 +42,9 @@ from PIL import Image
 from . import metrics
 from .configs import DATA_ROOT
 from .datasets import CCPDataset, VitonDataset, make_split
-from .masks import ExtrapolationBand, occlusion_masks
+from .masks import ExtrapolationBand, FaceHole, occlusion_masks
 
-TASKS = ("occlusion", "extrapolation", "parsing")
+TASKS = ("occlusion", "extrapolation", "faces", "parsing")
 VAL_FRACTION = 0.05
 SPLIT_SEED = 0
 HOLE_SEED = 2019
@@ -64,6 +64,9 @@ SHEET_MAX_BYTES = 3_000_000
 
 DEEP = "deep (P parsing)"
 DEEP_GT = "deep (GT parsing, upper bound)"
+DEEP_NO_F = "deep without F (P parsing)"
+FACE_HOLE = 40
+"""Side of the faces task's square hole inside the face, at the 256 px validation height."""
 TELEA = "Telea"
 NS = "Navier-Stokes"
 COMPLETION_COLUMNS = ("L1 hole", "PSNR", "SSIM", "BPE", "LPIPS")
@@ -136,6 +139,29 @@ def occlusion_cases(data_root: str | Path, limit: int | None = None) -> list[Cas
     return cases
 
 
+def face_cases(data_root: str | Path, limit: int | None = None) -> list[Case]:
+    """viton validation photos at 192x256 that show a face, each with a 40x40 hole inside the
+    face (the face network's job; the paper trains F with 32x32 holes at 256 px)."""
+    from portrait_editor.labels import LIP_NECK
+    from portrait_editor.pipeline import Margins
+
+    reader = VitonDataset(Path(data_root) / "viton")
+    face_id = LIP_NECK.id("face")
+    gen = FaceHole(face_id=face_id, edge=FACE_HOLE)
+    cases = []
+    for index, name in enumerate(validation_names(reader)):
+        if limit is not None and len(cases) >= limit:
+            break
+        sample = reader.load(name)
+        image, parsing = _resize_photo(sample["image"], sample["parsing"], VITON_SIZE)
+        if np.count_nonzero(parsing == face_id) < FACE_HOLE * FACE_HOLE // 2:
+            continue
+        hole = gen(hole_rng(index), parsing.shape, parsing=parsing)
+        cases.append(Case(name=name, dataset="viton", image=image, mask=hole, margins=Margins(),
+                          canvas=image, hole=hole, target=image, parsing=parsing))
+    return cases
+
+
 def extrapolation_input(photo: np.ndarray, side: str, fraction: float,
                         rng: np.random.Generator | None = None) -> tuple[np.ndarray, Any, np.ndarray]:
     """``(cropped photo, margins, band)``: the photo with a band of ``fraction`` of its height
@@ -181,7 +207,9 @@ def task_cases(task: str, data_root: str | Path, limit: int | None = None) -> li
         return occlusion_cases(data_root, limit)
     if task == "extrapolation":
         return extrapolation_cases(data_root, limit)
-    raise ValueError(f"unknown completion task {task!r}; known: occlusion, extrapolation")
+    if task == "faces":
+        return face_cases(data_root, limit)
+    raise ValueError(f"unknown completion task {task!r}; known: occlusion, extrapolation, faces")
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,10 +235,11 @@ def _bundle_and_completer(weights: Any, device: str) -> tuple[Any, Any]:
     return bundle, Completer(bundle, dev, precision="fp32")
 
 
-def _request(case: Case, parsing: np.ndarray | None = None) -> Any:
+def _request(case: Case, parsing: np.ndarray | None = None, use_face: bool = True) -> Any:
     from portrait_editor.pipeline import CompletionRequest
 
-    return CompletionRequest(image=case.image, mask=case.mask, margins=case.margins, parsing=parsing)
+    return CompletionRequest(image=case.image, mask=case.mask, margins=case.margins, parsing=parsing,
+                             use_face=use_face)
 
 
 def stage_one_parsing(completer: Any, case: Case) -> np.ndarray:
@@ -325,7 +354,8 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
     notes: list[str] = []
     lpips = _load_lpips(lpips, device, notes)
     labels = bundle.label_set
-    methods = [DEEP] + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS]
+    without_f = task == "faces" and bundle.face is not None  # what F adds
+    methods = [DEEP] + ([DEEP_NO_F] if without_f else []) + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS]
     per_image: dict[str, list[dict[str, float | None]]] = {m: [] for m in methods}
     picks = set(_sheet_picks(cases, sheet_rows, labels.id("face") if labels.has("face") else None))
     sheet: list[list[np.ndarray]] = []
@@ -335,6 +365,8 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
         if deep.image.shape != case.target.shape or not np.array_equal(deep.mask, case.hole):
             raise RuntimeError(f"{case.name}: the pipeline filled another hole than the one evaluated")
         outputs = {DEEP: deep.image}
+        if without_f:
+            outputs[DEEP_NO_F] = completer.run(_request(case, use_face=False)).image
         if gt_parsing:
             outputs[DEEP_GT] = completer.run(_request(case, parsing=case.parsing)).image
         outputs[TELEA] = classical_inpaint(case.canvas, case.hole, TELEA)
@@ -342,21 +374,22 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
         for method, pred in outputs.items():
             per_image[method].append(completion_metrics(pred, case.target, case.hole, lpips))
         if i in picks:
-            sheet.append([_hole_panel(case), outputs[DEEP], outputs[TELEA], outputs[NS], case.target,
-                          labels.colourize(deep.parsing)])
+            sheet.append([_hole_panel(case), outputs[DEEP]] + ([outputs[DEEP_NO_F]] if without_f else [])
+                         + [outputs[TELEA], outputs[NS], case.target, labels.colourize(deep.parsing)])
         if progress is not None:
             progress(f"{task} {i + 1}/{len(cases)} {case.name} ({time.perf_counter() - started:.0f} s)")
     rows = {m: {c: _mean([r[c] for r in per_image[m]]) for c in COMPLETION_COLUMNS} for m in methods}
     first = cases[0]
-    where = (f"viton validation, {first.target.shape[1]}x{first.target.shape[0]}, occlusion holes"
-             if task == "occlusion" else
-             f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
+    where = {"occlusion": f"viton validation, {first.target.shape[1]}x{first.target.shape[0]}, occlusion holes",
+             "faces": f"viton validation, {first.target.shape[1]}x{first.target.shape[0]}, "
+                      f"{FACE_HOLE}x{FACE_HOLE} holes inside the face"}.get(
+        task, f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
     notes.append("L1 hole and BPE (5-px band inside the hole) on 0-255, lower is better; PSNR, SSIM over the "
                  "image, higher is better; LPIPS (VGG-16, v0.1) lower is better. Means over the images.")
     return TaskReport(task=task, title=f"{task.capitalize()} ({where})", columns=COMPLETION_COLUMNS, rows=rows,
                       images=len(cases), per_image=per_image, notes=notes,
-                      sheet_titles=("input (hole)", "deep", "Telea", "Navier-Stokes", "ground truth",
-                                    "P parsing (stage I)"),
+                      sheet_titles=("input (hole)", "deep") + (("deep without F",) if without_f else ())
+                      + ("Telea", "Navier-Stokes", "ground truth", "P parsing (stage I)"),
                       sheet=sheet)
 
 

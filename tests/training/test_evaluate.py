@@ -157,3 +157,20 @@ def test_cli_writes_results_and_sheet(tiny_weights, tmp_path, capsys):
     assert "| Telea |" in printed and "| Telea |" in results and "- images: 1" in results
     assert "--task occlusion" in results
     assert (out / "contact_occlusion.png").is_file()
+
+
+@needs_data
+def test_faces_task_holes_sit_in_the_face_and_compare_with_and_without_f(tiny_weights):
+    from portrait_editor.labels import LIP_NECK
+
+    cases = evaluate.face_cases(DATA, limit=2)
+    assert len(cases) == 2
+    for case in cases:
+        inside = case.hole & (case.parsing == LIP_NECK.id("face"))
+        assert case.hole.sum() == evaluate.FACE_HOLE**2 and inside.sum() > 0.5 * case.hole.sum()
+    report = evaluate_completion(tiny_weights, "faces", cases=cases, lpips=None, gt_parsing=False, sheet_rows=1)
+    assert list(report.rows) == [DEEP, evaluate.DEEP_NO_F, TELEA, NS]
+    # The tiny test F has a random residual: with it the fill differs from G's alone.
+    assert report.per_image[DEEP] != report.per_image[evaluate.DEEP_NO_F]
+    assert "inside the face" in report.title
+    assert len(report.sheet[0]) == len(report.sheet_titles) == 7
