@@ -63,6 +63,10 @@ class CompletionTrainConfig:
     perceptual: str = "vgg16"  # "vgg16" (offline default) or "vgg19" (the paper's, needs vgg19_path)
     vgg_path: str | None = None
     init_from: str | None = None  # a weights folder (exported G) to start from, e.g. a previous session's
+    # Chance that a photo's parsing is "unknown" (no guidance) inside its hole: G then learns to
+    # complete from the context alone, which the editor's "let the network decide" label and the
+    # pipeline's low-confidence labels need (the paper always gives G the full map).
+    unknown_in_hole: float = 0.0
     adv_start: int = 0  # steps with reconstruction losses only before the discriminators join
     local_size: int = 128  # at 256 px training height; scaled with size
     d_width: int = 64
@@ -91,6 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-lite-extrapolation": {"size": (192, 128), "batch": 8, "lr": 5e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
                                "lambda_g": 0.05, "lambda_l": 0.0, "adv_start": 2000, "d_width": 32,
                                "variant": "extrapolation", "model": {"dropout": 0.2}, "data": ("ccp", "viton"),
+                               "unknown_in_hole": 0.5,
                                "eval_every": 500},
     # For tests: seconds on a CPU.
     "tiny": {"preset": "tiny", "size": (64, 64), "batch": 2, "steps": 4, "lambda_p": 0.0, "lambda_l1": 1.0,
@@ -176,11 +181,14 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
 
     step = start
     running: dict[str, float] = {}
+    generator_rng = torch.Generator().manual_seed(cfg.seed * 1000 + ctx.rank + start)
     while step < cfg.steps and not stop.stop:
         batch = next(batches)
         gt = batch["image"].to(device)
         mask = batch["mask"].to(device)
         parsing = batch["parsing"].to(device)
+        if cfg.unknown_in_hole > 0:
+            parsing = hide_labels_in_hole(parsing, mask, cfg.unknown_in_hole, generator_rng)
         if cfg.channels_last:
             gt = gt.contiguous(memory_format=torch.channels_last)
         x_in = gt * (1 - mask) + fill * mask
@@ -235,6 +243,17 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
     if cfg.dump_rank_weights:
         _dump_parameters(unwrap(generator), run_dir / f"rank{ctx.rank}.pt")
     return run_dir
+
+
+def hide_labels_in_hole(parsing: torch.Tensor, mask: torch.Tensor, chance: float,
+                        rng: torch.Generator | None = None) -> torch.Tensor:
+    """A copy of ``parsing`` (B x H x W ids) in which, for each photo with probability ``chance``,
+    the labels inside its hole (``mask`` B x 1 x H x W) are ``UNKNOWN``."""
+    from portrait_editor.labels import UNKNOWN
+
+    pick = torch.rand(parsing.shape[0], generator=rng) < chance
+    hide = (mask[:, 0] > 0.5) & pick.to(parsing.device)[:, None, None]
+    return parsing.masked_fill(hide, UNKNOWN)
 
 
 def _dump_parameters(net, path: Path) -> None:

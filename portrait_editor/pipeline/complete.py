@@ -31,6 +31,7 @@ from .weights import ModelBundle, cpu_supports_bf16
 PERSON_FILL = 0.95
 """Fraction of the training photo's height the person spans (measured: VITON 0.99, CCP 0.92)."""
 
+BORDER_MIN_CONFIDENCE = 0.6
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
 _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
@@ -64,9 +65,11 @@ class _ParseView:
         full[self.box.slices()] = cv2.resize(labels, (self.box.width, self.box.height),
                                              interpolation=cv2.INTER_NEAREST)
 
-    def sample(self, region: Region) -> np.ndarray:
+    def sample(self, region: Region, hole: np.ndarray | None = None, min_confidence: float = 0.0) -> np.ndarray:
         """Labels at ``region``'s working size: the logits resampled bilinearly, then argmax
-        (smooth label borders, not blocks, when the work crop is finer than the view)."""
+        (smooth label borders, not blocks, when the work crop is finer than the view). Inside
+        ``hole`` (work size), labels whose softmax probability is below ``min_confidence``
+        become ``UNKNOWN``: no guidance rather than a guess."""
         wh, ww = region.work_size
         crop = region.crop
         _, _, vh, vw = self.logits.shape
@@ -78,7 +81,11 @@ class _ParseView:
         grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
         out = torch.nn.functional.grid_sample(self.logits, grid, mode="bilinear", padding_mode="border",
                                               align_corners=False)
-        return out.argmax(1)[0].to(torch.uint8).numpy()
+        labels = out.argmax(1)[0].to(torch.uint8).numpy()
+        if hole is not None and min_confidence > 0:
+            confidence = out.softmax(1).amax(1)[0].numpy()
+            labels[hole & (confidence < min_confidence)] = UNKNOWN
+        return labels
 
 
 def person_box(labels: np.ndarray, background: int = 0) -> Box | None:
@@ -130,6 +137,14 @@ class Completer:
         self.device = torch.device(device)
         self.max_work_side = max_work_side
         self.precision = precision
+        self.border_min_confidence = 0.0
+        """In holes at the border, P's labels below this softmax probability are left unknown.
+        Only for an extrapolation network trained with unknown labels in its holes: P guesses
+        what lies beyond the frame far less reliably than what lies under an occluder."""
+        if bundle.extrapolation is not None:
+            resolved = bundle.metadata.get("extrapolation", {}).get("training", {}).get("resolved", {})
+            if float(resolved.get("unknown_in_hole", 0) or 0) > 0:
+                self.border_min_confidence = BORDER_MIN_CONFIDENCE
         bundle.to(self.device)
         if self.device.type == "cpu":  # oneDNN's fast path on CPUs
             for net in (bundle.parsing, bundle.completion, bundle.extrapolation, bundle.face):
@@ -172,7 +187,8 @@ class Completer:
         works = [self._to_work(image, hole, region) for region in regions]
         for work in works:
             if view is not None:
-                work.parsing = view.sample(work.region)
+                gate = self.border_min_confidence if work.region.touches_border else 0.0
+                work.parsing = view.sample(work.region, work.hole, gate)
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)

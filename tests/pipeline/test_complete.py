@@ -233,3 +233,33 @@ def test_border_holes_are_scaled_by_the_canvas_fitted_to_the_training_size(tiny_
     (region,) = result.regions
     assert region.touches_border
     assert region.scale == pytest.approx(min(192 / 1000, 128 / 600), rel=0.02)
+
+
+def test_unsure_labels_beyond_the_border_are_left_to_the_network(tiny_bundle, monkeypatch):
+    """With an extrapolation network trained on unknown labels in its holes, P's low-confidence
+    labels in a border hole become UNKNOWN; confident ones and labels inside the photo stay."""
+    from portrait_editor.models import ParsingOutput
+    from portrait_editor.pipeline.complete import BORDER_MIN_CONFIDENCE
+
+    classes = len(tiny_bundle.label_set)
+
+    def fake_parse(x, m):
+        _, _, h, w = x.shape
+        logits = torch.zeros(1, classes, h, w)
+        logits[:, 5] = 10.0  # sure: a "person" everywhere...
+        logits[:, 5, :, : w // 2] = 0.0  # ...except in the left half, where all classes tie
+        return ParsingOutput(logits, torch.zeros(1, 1, 1, 1), logits)
+
+    monkeypatch.setattr(tiny_bundle.parsing, "forward", fake_parse)
+    monkeypatch.setitem(tiny_bundle.metadata, "extrapolation",
+                        {"training": {"resolved": {"unknown_in_hole": 0.5}}})
+    completer = Completer(tiny_bundle)
+    assert completer.border_min_confidence == BORDER_MIN_CONFIDENCE
+    image = np.full((200, 160, 3), 100, np.uint8)
+    result = completer.run(CompletionRequest(image=image, margins=Margins(0, 0, 40, 0)))
+    band = result.parsing[200:]
+    assert (band[:, :60] == UNKNOWN).all() and (band[:, 100:] == 5).all()
+    assert (result.parsing[:150] != UNKNOWN).all()  # outside the hole P's labels stay as they are
+
+    monkeypatch.setitem(tiny_bundle.metadata, "extrapolation", {})
+    assert Completer(tiny_bundle).border_min_confidence == 0.0  # the paper's G: always P's labels

@@ -450,3 +450,16 @@ def test_local_patch_boxes_centred_and_clamped():
     assert labels.shape == (4, 128, 128)
     with pytest.raises(ValueError, match="fit"):
         local_patch_boxes(mask, 200)
+
+
+def test_hide_labels_in_hole_only_touches_picked_holes():
+    from portrait_editor.labels import UNKNOWN
+    from training.train_completion import hide_labels_in_hole
+
+    parsing = torch.full((4, 8, 8), 3, dtype=torch.long)
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[:, :, 2:5, 2:5] = 1
+    assert torch.equal(hide_labels_in_hole(parsing, mask, 0.0), parsing)
+    hidden = hide_labels_in_hole(parsing, mask, 1.0)
+    assert (hidden[:, 2:5, 2:5] == UNKNOWN).all() and (hidden[:, 5:] == 3).all()
+    assert (parsing == 3).all()  # a copy, not in place
