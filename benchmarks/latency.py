@@ -44,8 +44,13 @@ def run_one(config: str, case: str, device: str, repeat: int, precision: str = "
     mask[y0:y1, x0:x1] = True
     torch.manual_seed(0)
     nets = {kind: build_model(kind, preset=config).eval() for kind in ("parsing", "completion", "face")}
+    # The training sizes of the shipped weights decide the working scales (random weights would
+    # otherwise get the default 256 x 192).
+    shipped = Path(__file__).resolve().parents[1] / "resources" / "weights"
+    metadata = {role: json.loads((shipped / f"{role}.json").read_text())
+                for role in ("parsing", "completion", "face") if (shipped / f"{role}.json").is_file()}
     bundle = ModelBundle(parsing=nets["parsing"], completion=nets["completion"], extrapolation=None,
-                         face=nets["face"], label_set=LIP_NECK, folder=Path("."))
+                         face=nets["face"], label_set=LIP_NECK, folder=Path("."), metadata=metadata)
     completer = Completer(bundle, dev, precision=precision)
     base_rss = _peak_rss_mb()
     if dev.type == "cuda":

@@ -353,8 +353,11 @@ class MainWindow(QMainWindow):
         self.runs.forget()
         self.undo_stack.clear()
         self.banner.hide()
-        self.canvas.set_document(document)
+        # Show the canvas page first: a hidden page still has its default size, and the fit
+        # in set_document uses the viewport's size.
         self.pages.setCurrentWidget(self.canvas)
+        self.pages.layout().activate()
+        self.canvas.set_document(document)
         self.canvas.setFocus()
         if self.canvas.tool() is None:
             self.select_tool("brush")

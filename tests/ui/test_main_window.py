@@ -444,3 +444,15 @@ def test_space_drag_pans_and_settings_persist(qtbot, window, photo_path, store):
     saved = EditorSettings.load(store)
     assert saved.brush_size == 33 and saved.recent_files[0] == "/photos/a.jpg"
     assert saved.weights_dir and saved.device == "cpu"
+
+
+def test_first_photo_is_fitted_to_the_visible_view(qtbot, window, photo_path):
+    """The canvas page is hidden until a photo opens: the fit must use the size it shows at."""
+    open_photo(qtbot, window, photo_path)
+    qtbot.wait(50)
+    canvas = window.canvas
+    view = canvas.viewport().rect()
+    shown = canvas.mapFromScene(canvas.canvas_rect()).boundingRect()
+    assert view.contains(shown)
+    # It fills the view along one side (up to the 24 px margin), not a default-sized hidden page.
+    assert max(shown.width() / view.width(), shown.height() / view.height()) > 0.85
