@@ -78,6 +78,7 @@ def open_photo(qtbot, win, path) -> None:
     with qtbot.waitSignal(gui(win.files.worker.opened), timeout=30_000):
         win.open_path(path)
     qtbot.waitUntil(lambda: win.document is not None and win.document.source.path == Path(path))
+    qtbot.wait(20)  # let the layout settle (panels enabled by the new photo resize the view) as a user would
 
 
 def viewport_point(win, x: float, y: float) -> QPoint:
