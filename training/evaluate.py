@@ -243,15 +243,19 @@ def _request(case: Case, parsing: np.ndarray | None = None, use_face: bool = Tru
 
 
 def stage_one_parsing(completer: Any, case: Case) -> np.ndarray:
-    """P's parsing as the pipeline makes it (crops around the holes; ``UNKNOWN`` elsewhere):
-    runs ``Completer.run`` and cancels it as soon as stage I is done."""
+    """P's parsing as the pipeline makes it: runs ``Completer.run`` and cancels it as soon as
+    stage I is done. Every pixel keeps P's best label: the pipeline's "unsure beyond the
+    border" rule (``UNKNOWN``) would drop exactly the hard pixels from the score."""
     from portrait_editor.pipeline import Cancelled
 
     got: list[np.ndarray] = []
+    gate, completer.border_min_confidence = completer.border_min_confidence, 0.0
     try:
         completer.run(_request(case), on_parsing=got.append, is_cancelled=lambda: bool(got))
     except Cancelled:
         pass
+    finally:
+        completer.border_min_confidence = gate
     if not got:
         raise RuntimeError(f"stage I gave no parsing for {case.name}")
     return got[0]

@@ -185,11 +185,11 @@ class Completer:
         else:  # the user's map: people are whatever is not background
             box = person_box(parsing_full)
             person_height = None if box is None else float(box.height)
-        regions = self._regions(hole, person_height)
+        regions = self._regions(hole, person_height, _margin_mask(hole.shape, request.margins))
         works = [self._to_work(image, hole, region) for region in regions]
         for work in works:
             if view is not None:
-                gate = self.border_min_confidence if work.region.touches_border else 0.0
+                gate = self.border_min_confidence if work.region.outward else 0.0
                 work.parsing = view.sample(work.region, work.hole, gate)
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
@@ -271,17 +271,18 @@ class Completer:
             return _view_scale(canvas, trained)
         return min(MAX_UPSCALE, PERSON_FILL * trained[0] / person_height)
 
-    def _regions(self, hole: np.ndarray, person_height: float | None) -> list[Region]:
+    def _regions(self, hole: np.ndarray, person_height: float | None, margins: np.ndarray) -> list[Region]:
         """Crops for stage II at the scale G was trained at. Holes inside the photo use the
-        person's height; holes at the border (extrapolation: the person is cut off by the frame,
-        so its visible height says little) use the canvas, fitted to the extrapolation network's
-        training size as its training photos were: after the user drags the border outwards,
-        the canvas is the frame the whole person should fill."""
+        person's height; holes reaching into the canvas ``margins`` (extrapolation: the person
+        is cut off by the frame, so its visible height says little) use the canvas, fitted to
+        the extrapolation network's training size as its training photos were: after the user
+        drags the border outwards, the canvas is the frame the whole person should fill."""
         target = self._person_scale("completion", person_height, hole.shape)
-        border = None
+        outward = None
         if self.bundle.extrapolation is not None:
-            border = _view_scale(hole.shape, self.bundle.trained_size("extrapolation"))
-        return find_regions(hole, max_work_side=self.max_work_side, target_scale=target, border_target_scale=border)
+            outward = _view_scale(hole.shape, self.bundle.trained_size("extrapolation"))
+        return find_regions(hole, max_work_side=self.max_work_side, target_scale=target,
+                            outward_target_scale=outward, outward=margins)
 
     def _stage_one(self, image: np.ndarray, hole: np.ndarray,
                    report: Callable[[float], None]) -> tuple[_ParseView, float | None]:
@@ -356,7 +357,7 @@ class Completer:
     def _complete(self, work: _Work) -> np.ndarray:
         x, m = self._to_tensors(work.image, work.hole)
         net = self.bundle.completion
-        if work.region.touches_border and self.bundle.extrapolation is not None:
+        if work.region.outward and self.bundle.extrapolation is not None:
             net = self.bundle.extrapolation
         parsing = torch.from_numpy(work.parsing.astype(np.int64)).to(self.device)[None]
         with self._autocast():
@@ -412,6 +413,14 @@ def face_window(face: np.ndarray) -> tuple[int, int, int]:
     y0 = int(np.clip(round(ys.mean() - side / 2), 0, h - side))
     x0 = int(np.clip(round(xs.mean() - side / 2), 0, w - side))
     return y0, x0, side
+
+
+def _margin_mask(shape: tuple[int, int], margins) -> np.ndarray:
+    """The canvas pixels added by ``margins`` (beyond the photo)."""
+    out = np.ones(shape, dtype=bool)
+    t, r, b, left = margins
+    out[t : shape[0] - b, left : shape[1] - r] = False
+    return out
 
 
 def _to_uint8(y: torch.Tensor) -> np.ndarray:

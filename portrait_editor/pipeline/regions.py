@@ -264,6 +264,9 @@ class Region:
     """The hole reaches the image edge: this is extrapolation, the solve has no pixels beyond."""
     image_size: tuple[int, int]
     """(h, w) of the whole image the boxes refer to."""
+    outward: bool = False
+    """The hole reaches into canvas margins (area added beyond the photo): extrapolation, for the
+    extrapolation network. A mask that merely touches the photo's edge is an occluder."""
 
     @property
     def crop_size(self) -> tuple[int, int]:
@@ -333,7 +336,8 @@ def find_regions(
     max_work_side: int = 512,
     min_work_side: int = 128,
     target_scale: float | None = None,
-    border_target_scale: float | None = None,
+    outward_target_scale: float | None = None,
+    outward: np.ndarray | None = None,
 ) -> list[Region]:
     """Regions of the hole for the networks, sorted top to bottom, left to right.
 
@@ -346,9 +350,10 @@ def find_regions(
     a small one enlarged towards ``min_work_side``). With it (see :func:`person_working_scale`)
     crops are scaled so the person has the size the networks were trained on, and a crop gets
     enough context to be at least ``min_work_side`` px at that scale where the photo allows:
-    the networks were trained on whole photos, not on keyholes. ``border_target_scale``, when
-    given, replaces it for holes that reach the image edge (the extrapolation network may have
-    been trained at another size).
+    the networks were trained on whole photos, not on keyholes. ``outward`` marks the canvas
+    margins (pixels beyond the photo): regions whose hole reaches into them are ``outward`` and
+    use ``outward_target_scale`` when given (the extrapolation network may have been trained at
+    another size).
     """
     if context < 0 or min_context < 0:
         raise ValueError("context and min_context must not be negative")
@@ -365,7 +370,8 @@ def find_regions(
     regions = []
     for hole, crop in merge_overlapping(hole_boxes(mask), grow):
         touches = hole.y0 == 0 or hole.x0 == 0 or hole.y1 == shape[0] or hole.x1 == shape[1]
-        target = border_target_scale if touches and border_target_scale is not None else target_scale
+        beyond = bool(outward is not None and (outward[hole.slices()] & mask[hole.slices()]).any())
+        target = outward_target_scale if beyond and outward_target_scale is not None else target_scale
         if target is None:
             scale = working_scale(crop.height, crop.width, max_work_side, min_work_side)
         else:
@@ -375,7 +381,7 @@ def find_regions(
             _multiple_of_8(crop.height * scale, max_work_side),
             _multiple_of_8(crop.width * scale, max_work_side),
         )
-        regions.append(Region(hole, crop, float(scale), work, touches, (int(shape[0]), int(shape[1]))))
+        regions.append(Region(hole, crop, float(scale), work, touches, (int(shape[0]), int(shape[1])), beyond))
     return regions
 
 

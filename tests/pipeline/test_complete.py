@@ -122,7 +122,9 @@ def test_border_hole_uses_extrapolation_weights(tiny_bundle, portrait, monkeypat
     completer = Completer(tiny_bundle)
     completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 20, 0)))
     completer.run(CompletionRequest(image=portrait, mask=_box_mask(portrait.shape[:2], (30, 40, 70, 80))))
-    assert calls == ["extrapolation", "completion"]
+    # A stroke that reaches the photo's edge is an occluder, not an extrapolation.
+    completer.run(CompletionRequest(image=portrait, mask=_box_mask(portrait.shape[:2], (0, 40, 30, 80))))
+    assert calls == ["extrapolation", "completion", "completion"]
 
 
 def test_face_network_runs_only_when_hole_covers_face(tiny_bundle, portrait, monkeypatch):
@@ -231,7 +233,7 @@ def test_border_holes_are_scaled_by_the_canvas_fitted_to_the_training_size(tiny_
     result = Completer(tiny_bundle).run(CompletionRequest(image=image, margins=Margins(0, 0, 200, 0),
                                                           parsing=parsing))
     (region,) = result.regions
-    assert region.touches_border
+    assert region.touches_border and region.outward
     assert region.scale == pytest.approx(min(192 / 1000, 128 / 600), rel=0.02)
 
 

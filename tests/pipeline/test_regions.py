@@ -226,12 +226,14 @@ def test_person_scale_regions_get_context_for_a_whole_working_crop():
     assert min(region.work_size) >= 128
 
 
-def test_border_holes_use_their_own_target_scale():
+def test_holes_reaching_into_the_margins_use_their_own_target_scale():
     mask = np.zeros((1000, 1000), bool)
     mask[:50, 100:300] = True  # reaches the top edge: extrapolation
     mask[600:650, 600:650] = True
-    regions = find_regions(mask, target_scale=0.5, border_target_scale=0.25, min_work_side=64)
-    by_border = {r.touches_border: r for r in regions}
+    margins = np.zeros_like(mask)
+    margins[:30] = True  # canvas added above the photo
+    regions = find_regions(mask, target_scale=0.5, outward_target_scale=0.25, outward=margins, min_work_side=64)
+    by_border = {r.outward: r for r in regions}
     assert set(by_border) == {True, False}
     assert by_border[True].scale == pytest.approx(0.25)
     assert by_border[False].scale == pytest.approx(0.5)

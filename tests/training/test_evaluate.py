@@ -174,3 +174,16 @@ def test_faces_task_holes_sit_in_the_face_and_compare_with_and_without_f(tiny_we
     assert report.per_image[DEEP] != report.per_image[evaluate.DEEP_NO_F]
     assert "inside the face" in report.title
     assert len(report.sheet[0]) == len(report.sheet_titles) == 7
+
+
+@needs_data
+def test_stage_one_parsing_scores_p_s_own_labels_beyond_the_border(tiny_bundle):
+    from portrait_editor.labels import UNKNOWN
+    from portrait_editor.pipeline import Completer
+
+    completer = Completer(tiny_bundle, precision="fp32")
+    completer.border_min_confidence = 1.01  # the pipeline would leave every band label unknown
+    case = evaluate.extrapolation_cases(DATA, limit=1)[0]
+    labels = evaluate.stage_one_parsing(completer, case)
+    assert labels.shape == case.hole.shape and not (labels == UNKNOWN).any()
+    assert completer.border_min_confidence == 1.01  # restored
