@@ -155,6 +155,18 @@ class Log:
         self.ctx = ctx
         self.t0 = time.perf_counter()
         self.step0 = start_step
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def add(self, step: int, terms: dict[str, Any], every: int) -> None:
+        """Accumulate one step's loss terms (floats or 0-d tensors); every ``every`` steps and at
+        the last step, write their means over the steps since the last write."""
+        for k, v in terms.items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v)
+        self._count += 1
+        if step % every == 0 or step == self.total:
+            self.write(step, {k: v / self._count for k, v in self._sums.items()})
+            self._sums, self._count = {}, 0
 
     def write(self, step: int, values: dict[str, float]) -> None:
         if not self.ctx.main:

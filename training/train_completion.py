@@ -180,7 +180,6 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
     num_classes = gcfg.num_classes
 
     step = start
-    running: dict[str, float] = {}
     generator_rng = torch.Generator().manual_seed(cfg.seed * 1000 + ctx.rank + start)
     while step < cfg.steps and not stop.stop:
         batch = next(batches)
@@ -221,14 +220,7 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
         total.float().backward()
         opt_g.step()
         step += 1
-        terms.update({k: v.item() for k, v in parts.items()})
-        for k, v in terms.items():
-            running[k] = running.get(k, 0.0) + v
-
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
-            log.write(step, {k: v / n for k, v in running.items()})
-            running = {}
+        log.add(step, {**terms, **{k: v.item() for k, v in parts.items()}}, cfg.log_every)
         if val_batch is not None and cfg.eval_every and step % cfg.eval_every == 0:
             val = validate(unwrap(generator), val_batch, fill, device, cfg)
             log.write(step, {f"val_{k}": v for k, v in val.items()})

@@ -187,7 +187,6 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
     stop = StopFlag()
 
     step = start
-    running: dict[str, float] = {}
     while step < cfg.steps and not stop.stop:
         crops = face_crops(g, g_size, next(batches), fill, face_id, cfg.crop, cfg.min_face_hole, device,
                            cfg.precision)
@@ -214,13 +213,7 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
         total.float().backward()
         opt_f.step()
         step += 1
-        terms.update({k: v.item() for k, v in parts.items()})
-        for k, v in terms.items():
-            running[k] = running.get(k, 0.0) + v
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
-            log.write(step, {k: v / n for k, v in running.items()})
-            running = {}
+        log.add(step, {**terms, **{k: v.item() for k, v in parts.items()}}, cfg.log_every)
         if val_crops is not None and cfg.eval_every and step % cfg.eval_every == 0:
             val = validate(unwrap(net), val_crops, device, cfg)
             log.write(step, {f"val_{k}": v for k, v in val.items()})

@@ -110,7 +110,7 @@ def train(cfg: ParsingTrainConfig, run_dir: Path, device_name: str = "auto") -> 
     fill = torch.tensor(train_set.hole_fill, device=device).view(1, 3, 1, 1) * 2 - 1
     log = Log(run_dir, cfg.steps, ctx, start)
     stop = StopFlag()
-    step, running = start, {}
+    step = start
     while step < cfg.steps and not stop.stop:
         batch = next(batches)
         gt, mask, target = batch["image"].to(device), batch["mask"].to(device), batch["parsing"].to(device)
@@ -129,12 +129,7 @@ def train(cfg: ParsingTrainConfig, run_dir: Path, device_name: str = "auto") -> 
         total.backward()
         opt.step()
         step += 1
-        for k, v in {**terms, "total": total}.items():
-            running[k] = running.get(k, 0.0) + float(v)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
-            log.write(step, {k: v / n for k, v in running.items()})
-            running = {}
+        log.add(step, {k: v.detach() for k, v in {**terms, "total": total}.items()}, cfg.log_every)
         if val_set is not None and step % cfg.eval_every == 0:
             val = validate(unwrap(net), val_set, cfg, fill, device)
             log.write(step, {f"val_{k}": v for k, v in val.items()})

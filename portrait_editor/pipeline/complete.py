@@ -26,7 +26,7 @@ from ..labels import UNKNOWN
 from .blend import blend
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
-from .weights import ModelBundle, cpu_supports_bf16
+from .weights import ModelBundle, cpu_supports_bf16, training_config
 
 PERSON_FILL = 0.95
 """Fraction of the training photo's height the person spans (measured: VITON 0.99, CCP 0.92)."""
@@ -144,7 +144,7 @@ class Completer:
         Only for an extrapolation network trained with unknown labels in its holes: P guesses
         what lies beyond the frame far less reliably than what lies under an occluder."""
         if bundle.extrapolation is not None:
-            resolved = bundle.metadata.get("extrapolation", {}).get("training", {}).get("resolved", {})
+            resolved = training_config(bundle.metadata.get("extrapolation", {}))
             if float(resolved.get("unknown_in_hole", 0) or 0) > 0:
                 self.border_min_confidence = BORDER_MIN_CONFIDENCE
         bundle.to(self.device)
@@ -336,11 +336,15 @@ class Completer:
         return _Work(region=region, image=work_image, hole=work_hole)
 
     # -- network calls ------------------------------------------------------------------------------
-    def _to_tensors(self, image: np.ndarray, hole: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image in [-1, 1] with the hole filled by the training fill colour, and the mask."""
+    def _to_tensors(self, image: np.ndarray, hole: np.ndarray, fill_hole: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image in [-1, 1] with the hole filled by the training fill colour (unless
+        ``fill_hole`` is False), and the mask."""
         x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1).float()
         x = x.div(127.5).sub(1.0)[None]
         m = torch.from_numpy(np.ascontiguousarray(hole)).to(self.device).float()[None, None]
+        if not fill_hole:
+            return x, m
         fill = torch.tensor(self.bundle.hole_fill, device=self.device).view(1, 3, 1, 1) * 2 - 1
         return x * (1 - m) + fill * m, m
 
@@ -387,8 +391,7 @@ class Completer:
         crop_hole = cv2.resize(hole[win].astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
         crop_lab = cv2.resize(parsing[win], (size, size), interpolation=cv2.INTER_NEAREST)
         # F sees G's result in the hole (not the grey fill): it refines, it does not complete.
-        x_in = torch.from_numpy(crop_img).to(self.device).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
-        m = torch.from_numpy(crop_hole).to(self.device).float()[None, None]
+        x_in, m = self._to_tensors(crop_img, crop_hole, fill_hole=False)
         p = torch.from_numpy(crop_lab.astype(np.int64)).to(self.device)[None]
         with self._autocast():
             residual = self.bundle.face(x_in, p, m).float()

@@ -73,12 +73,16 @@ class ModelBundle:
         return self
 
 
+def training_config(info: dict[str, Any]) -> dict[str, Any]:
+    """The resolved training config recorded in a network's metadata (empty when absent)."""
+    training = info.get("training") if isinstance(info.get("training"), dict) else {}
+    return training.get("resolved") if isinstance(training.get("resolved"), dict) else {}
+
+
 def trained_size(info: dict[str, Any]) -> tuple[int, int]:
     """(H, W) of the training photos recorded in a network's metadata (``train_size`` or the
     training run's resolved ``size``); ``DEFAULT_TRAIN_SIZE`` when not recorded."""
-    training = info.get("training") if isinstance(info.get("training"), dict) else {}
-    resolved = training.get("resolved") if isinstance(training.get("resolved"), dict) else {}
-    size = info.get("train_size") or resolved.get("size")
+    size = info.get("train_size") or training_config(info).get("size")
     try:
         h, w = (int(v) for v in size)  # type: ignore[union-attr]
     except (TypeError, ValueError):
