@@ -130,6 +130,13 @@ class Document:
         w, h = self.canvas_size
         return h, w
 
+    def canvas_hole(self) -> np.ndarray:
+        """What a run fills, on the canvas grid: the mask and the margins."""
+        hole = np.ones(self._canvas_shape(), bool)
+        m, (w, h) = self.margins, self.size
+        hole[m.top : m.top + h, m.left : m.left + w] = self.mask
+        return hole
+
     # -- the request ------------------------------------------------------------------------------
     def request(self, *, use_face: bool = True, blend: bool = True,
                 use_parsing: bool | None = None) -> CompletionRequest:

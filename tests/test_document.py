@@ -86,6 +86,19 @@ def test_margins_pad_and_crop_the_parsing(portrait):
     assert doc.margins == Margins(0, 0, 0, 0)  # a refused change leaves the document as it was
 
 
+def test_canvas_hole_is_the_mask_and_the_margins(portrait):
+    doc = _doc(portrait)
+    mask = np.zeros((160, 120), bool)
+    mask[50:60, 40:70] = True
+    doc.set_mask(mask)
+    doc.set_margins(Margins(top=3, right=0, bottom=5, left=2))
+    hole = doc.canvas_hole()
+    assert hole.shape == (168, 122)
+    np.testing.assert_array_equal(hole[3:163, 2:122], mask)
+    assert hole[:3].all() and hole[163:].all() and hole[:, :2].all()
+    assert hole.sum() == mask.sum() + 168 * 122 - 160 * 120
+
+
 def test_patches_are_undo_atoms(portrait):
     doc = _doc(portrait)
     before = doc.mask.copy()

@@ -563,6 +563,12 @@ class Canvas(QGraphicsView):
         self.set_zoom(max(zoom, MIN_ZOOM))
         self.centerOn(canvas.center())
 
+    def canvas_in_view(self) -> bool:
+        """Whether the whole canvas (photo and margins) is visible in the view."""
+        canvas = self.canvas_rect()
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        return not canvas.isEmpty() and visible.contains(canvas)
+
     def _viewport_to_scene(self, pos: QPointF) -> QPointF:
         return self.viewportTransform().inverted()[0].map(QPointF(pos))
 

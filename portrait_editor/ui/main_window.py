@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         self.split_slider = QSlider(Qt.Orientation.Horizontal)
         self.split_slider.setRange(0, 100)
         self.split_slider.setValue(100)
-        self.split_slider.setFixedWidth(120)
+        self.split_slider.setFixedWidth(220)
         self.split_slider.setToolTip("Compare: the result is shown left of the divider, the original right")
         self.split_slider.valueChanged.connect(lambda v: self.canvas.set_split(v / 100))
         main.addWidget(QLabel(" Split "))

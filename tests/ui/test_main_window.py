@@ -9,9 +9,11 @@ import time
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from portrait_editor.labels import UNKNOWN
+from portrait_editor.ui.tools.paint import flood_fill
 
 from .conftest import drag, gui, key, open_photo, paint_hole, run_and_wait, viewport_point
 
@@ -107,6 +109,7 @@ def test_dragging_the_bottom_border_adds_margins_and_undo_removes_them(qtbot, wi
     h, w = window.document.base.shape[:2]
     key(window, Qt.Key.Key_C)
     assert window.canvas.tool().name == "expand"
+    window.canvas.set_zoom(window.canvas.zoom() / 2)  # room below the photo: the drag stays in the view
     drag(window, [(w / 2, h), (w / 2, h + 20), (w / 2, h + 40)])
     margins = window.document.margins
     assert (margins.top, margins.right, margins.left) == (0, 0, 0)
@@ -119,6 +122,28 @@ def test_dragging_the_bottom_border_adds_margins_and_undo_removes_them(qtbot, wi
     assert window.document.margins.bottom == margins.bottom
     key(window, Qt.Key.Key_Z, Ctrl)
     assert not window.document.margins.any()
+
+
+def test_a_border_dragged_out_of_the_view_scrolls_it_and_the_canvas_is_refitted(qtbot, window, photo_path):
+    open_photo(qtbot, window, photo_path)
+    h, w = window.document.base.shape[:2]
+    canvas = window.canvas
+    assert canvas.canvas_in_view()
+    key(window, Qt.Key.Key_C)
+    bottom_of_view = canvas.mapToScene(canvas.viewport().rect().bottomLeft()).y()
+    far = bottom_of_view + 60  # the pointer leaves the view below
+    scroll = canvas.verticalScrollBar()
+    before = scroll.value()
+    viewport = canvas.viewport()
+    start, out = viewport_point(window, w / 2, h), viewport_point(window, w / 2, far)
+    QTest.mouseMove(viewport, start)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(viewport, out)
+    assert scroll.value() > before  # the view followed the border
+    assert abs(canvas.margins().bottom - (far - h)) <= 2
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, out)
+    assert abs(window.document.margins.bottom - (far - h)) <= 2  # what was shown, not the scrolled pointer
+    assert canvas.canvas_in_view()  # zoomed out to show the whole new canvas
 
 
 def test_run_extends_the_canvas_without_blocking(qtbot, window, photo_path):
@@ -218,7 +243,10 @@ def test_fill_and_eyedropper(qtbot, window, photo_path):
     doc = window.document
     known = np.argwhere(doc.parsing != UNKNOWN)
     y, x = known[0]
+    label_shown = window.tool_options.label_name.isVisibleTo
+    assert window.canvas.tool().name == "brush" and not label_shown(window)  # the mask brush paints no label
     key(window, Qt.Key.Key_I)
+    qtbot.waitUntil(lambda: label_shown(window), timeout=2000)  # the tool bar lays out on the next event
     drag(window, [(x + 0.5, y + 0.5)])
     assert window.options.label == int(doc.parsing[y, x])
 
@@ -231,6 +259,24 @@ def test_fill_and_eyedropper(qtbot, window, photo_path):
     assert not (doc.parsing == old).all()
     key(window, Qt.Key.Key_Z, Ctrl)
     assert doc.parsing[y, x] == old
+
+    # A click inside the hole fills inside the hole only; Shift fills the whole region.
+    hole = doc.canvas_hole()
+    y, x = np.argwhere(hole)[len(np.argwhere(hole)) // 2]
+    old = int(doc.parsing[y, x])
+    window.options.label = target = (old + 1) % len(window.label_set)
+    before = doc.parsing.copy()
+    drag(window, [(x + 0.5, y + 0.5)])
+    changed = doc.parsing != before
+    assert changed[y, x] and not changed[~hole].any()
+    key(window, Qt.Key.Key_Z, Ctrl)
+    np.testing.assert_array_equal(doc.parsing, before)
+    (y0, x0, y1, x1), inside = flood_fill(before.copy(), int(x), int(y), 255)  # the whole region
+    region = np.zeros_like(hole)
+    region[y0:y1, x0:x1] = inside
+    assert (region & ~hole).any()  # it reaches out of the hole here ...
+    drag(window, [(x + 0.5, y + 0.5)], modifiers=Qt.KeyboardModifier.ShiftModifier)
+    np.testing.assert_array_equal(doc.parsing != before, region)  # ... and Shift fills all of it
 
 
 def test_accept_makes_the_result_the_photo_and_undo_brings_it_back(qtbot, window, photo_path):

@@ -91,6 +91,12 @@ def test_lasso_flood_fill_and_grow():
     rect, inside = flood_fill(labels, 6, 6, 9)
     assert rect == (5, 5, 10, 10) and inside.all() and (labels == 9).sum() == 25
     assert flood_fill(labels, 6, 6, 9) is None  # already that label
+    within = np.zeros((20, 20), bool)
+    within[:, :12] = True  # the fill of the background may not leave the left part
+    rect, inside = flood_fill(labels, 0, 0, 4, within)
+    assert (labels[:, :12][labels[:, :12] != 9] == 4).all() and (labels[:, 12:] == 0).all()
+    assert rect == (0, 0, 20, 12) and inside.sum() == 20 * 12 - 25
+    assert flood_fill(labels, 15, 0, 4, within) is None  # a click outside the area fills nothing
     grown = grow_mask(mask, 3)
     assert grown[8:42, 8:42].all() and grow_mask(grown, -3).sum() <= grown.sum()
 

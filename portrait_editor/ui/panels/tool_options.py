@@ -1,4 +1,5 @@
-"""The tool options bar: brush size (1 px and up; ``[`` and ``]``), hardness, paint label."""
+"""The tool options bar: brush size (1 px and up; ``[`` and ``]``), hardness, and the label
+that the label tools paint (shown only while one of them is active)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,11 @@ class ToolOptionsBar(QToolBar):
         self.hardness_text.setMinimumWidth(36)
         self.addWidget(self.hardness_text)
 
-        self.addSeparator()
-        self.addWidget(QLabel(" Label "))
         self.label_swatch = QLabel()
         self.label_swatch.setFixedSize(14, 14)
-        self.addWidget(self.label_swatch)
         self.label_name = QLabel()
-        self.addWidget(self.label_name)
+        self._label_actions = [self.addSeparator(), self.addWidget(QLabel(" Label ")),
+                               self.addWidget(self.label_swatch), self.addWidget(self.label_name)]
         self.label_set = None
 
         self.size_slider.valueChanged.connect(lambda v: setattr(options, "size", _from_slider(v)))
@@ -62,9 +61,12 @@ class ToolOptionsBar(QToolBar):
         self._show_hardness(options.hardness)
 
     def show_for(self, tool) -> None:
-        """Size and hardness only mean something for the brushes."""
+        """Size and hardness only mean something for the brushes, the label only for the tools
+        that paint or pick parsing labels."""
         for widget in (self.size_slider, self.size_box, self.hardness, self.hardness_text):
             widget.setEnabled(tool.uses_brush)
+        for action in self._label_actions:
+            action.setVisible(tool.needs_parsing)
 
     def set_label_set(self, label_set) -> None:
         self.label_set = label_set

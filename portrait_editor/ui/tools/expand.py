@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QCursor, QMouseEvent
 
 from ..commands import SetMarginsCommand
 from .base import Tool
 
+AUTOSCROLL_PIXELS = 24
+"""A border dragged out of the view scrolls the view until the border is this far inside it."""
 GRAB_PIXELS = 8
 """How close (in screen pixels) to a border the pointer must be to grab it."""
 MAX_GROWTH = 3.0
@@ -39,6 +41,7 @@ class ExpandTool(Tool):
         super().__init__(*args)
         self._edges: frozenset[str] = frozenset()
         self._start = None
+        self._refit = False
 
     def activate(self) -> None:
         super().activate()
@@ -56,6 +59,8 @@ class ExpandTool(Tool):
             return
         self._edges = self.canvas.edges_at(pos, GRAB_PIXELS)
         self._start = self.document.margins if self._edges else None
+        # a canvas the user sees whole stays whole after the drag (the view zooms out to it)
+        self._refit = self.canvas.canvas_in_view()
 
     def move(self, pos: QPointF, event: QMouseEvent) -> None:
         if self._start is None:
@@ -65,6 +70,9 @@ class ExpandTool(Tool):
             return
         margins = self._margins_at(pos, self._start)
         self.canvas.preview_margins(margins)
+        # dragging past the edge of the view scrolls it, so the border never runs off screen
+        if not self.canvas.viewport().rect().contains(event.position().toPoint()):
+            self.canvas.ensureVisible(QRectF(pos, pos), AUTOSCROLL_PIXELS, AUTOSCROLL_PIXELS)
         h, w = self.document.base.shape[:2]
         self.status(
             f"Margins top {margins.top}, right {margins.right}, bottom {margins.bottom}, left {margins.left} px"
@@ -75,10 +83,14 @@ class ExpandTool(Tool):
         start, self._start = self._start, None
         if start is None:
             return
-        margins = self._margins_at(pos, start)
+        # the margins the user saw last: an auto-scroll may have moved the view under the pointer
+        shown = self.canvas.margins()
+        margins = shown if shown != start else self._margins_at(pos, start)
         self.canvas.preview_margins(None)
         if margins != start:
             self.undo_stack.push(SetMarginsCommand(self.canvas, margins))
+            if self._refit and not self.canvas.canvas_in_view():
+                self.canvas.fit()
 
     def cancel(self) -> None:
         if self._start is not None:

@@ -1,5 +1,7 @@
 """Fill: click a region of the parsing map to repaint all of it (4-connected, same label) with
-the chosen label; the right button makes it "let the network decide"."""
+the chosen label; the right button makes it "let the network decide". A click inside the area to
+fill (mask and margins) stays inside it, since that is where the labels steer the result; Shift
+fills the whole connected region."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ class FillTool(Tool):
     text = "Fill"
     icon = "mdi6.format-color-fill"
     shortcut = "G"
-    tip = "Click a region of the parsing map to fill it with the chosen label"
+    tip = "Click a region of the parsing map to fill it with the chosen label (inside the hole only; Shift: all of it)"
     needs_parsing = True
 
     def press(self, pos: QPointF, event: QMouseEvent) -> None:
@@ -36,7 +38,10 @@ class FillTool(Tool):
         if not (0 <= row < labels.shape[0] and 0 <= col < labels.shape[1]):
             return
         old = int(labels[row, col])
-        filled = flood_fill(labels, col, row, value)
+        whole = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        hole = None if whole else self.document.canvas_hole()
+        within = hole if hole is not None and hole.shape == labels.shape and hole[row, col] else None
+        filled = flood_fill(labels, col, row, value, within)
         if filled is None:
             return
         rect, inside = filled

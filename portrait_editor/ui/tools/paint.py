@@ -147,8 +147,10 @@ def fill_polygon(mask: np.ndarray, points: Sequence[Point], value) -> Rect:
     return rect
 
 
-def flood_fill(labels: np.ndarray, x: int, y: int, value: int) -> tuple[Rect, np.ndarray] | None:
-    """Repaint the 4-connected region of equal labels containing ``(x, y)`` with ``value``.
+def flood_fill(labels: np.ndarray, x: int, y: int, value: int,
+               within: np.ndarray | None = None) -> tuple[Rect, np.ndarray] | None:
+    """Repaint the 4-connected region of equal labels containing ``(x, y)`` with ``value``,
+    not leaving ``within`` (a bool array like ``labels``) when it is given.
 
     Returns the region's bounding rectangle and the region as a bool array of that rectangle
     (what an undo needs), or None when there is nothing to change.
@@ -156,13 +158,20 @@ def flood_fill(labels: np.ndarray, x: int, y: int, value: int) -> tuple[Rect, np
     h, w = labels.shape
     if not (0 <= x < w and 0 <= y < h) or int(labels[y, x]) == int(value):
         return None
+    if within is not None and not within[y, x]:
+        return None
     region = np.zeros((h + 2, w + 2), np.uint8)
-    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    if within is not None:
+        region[1:-1, 1:-1] = ~within  # non-zero mask pixels stop cv2's fill
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (_FILLED << 8)
     _, _, _, (rx, ry, rw, rh) = cv2.floodFill(labels, region, (int(x), int(y)), 0, 0, 0, flags)
     rect = (ry, rx, ry + rh, rx + rw)
-    inside = region[1 + ry : 1 + ry + rh, 1 + rx : 1 + rx + rw].astype(bool)
+    inside = region[1 + ry : 1 + ry + rh, 1 + rx : 1 + rx + rw] == _FILLED
     labels[ry : ry + rh, rx : rx + rw][inside] = value
     return rect, inside
+
+
+_FILLED = 2  # the value cv2.floodFill writes into its mask (1 marks the barrier)
 
 
 def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
