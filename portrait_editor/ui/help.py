@@ -21,6 +21,7 @@ GESTURES = (
     ("Right button (brush, shapes)", "Paint the opposite: erase the mask / unknown label"),
     ("Shift + click (brushes)", "Straight line from the end of the last stroke"),
     ("Drag a border (Expand canvas)", "Add margins to fill; drag back to shrink"),
+    ("Shift + click (Fill)", "Fill the whole region, not only the part inside the hole"),
 )
 
 
