@@ -810,7 +810,8 @@ DEFAULT_HOLE_FILL = (0.5, 0.5, 0.5)
 
 def completion_samples(data: Sequence[str], root: str | Path, *, split: str, size: tuple[int, int],
                        masks: str, val_fraction: float = 0.05, seed: int = 0, heatmap_stride: int = 0,
-                       hole_fill: Sequence[float] | str = DEFAULT_HOLE_FILL) -> TrainingSamples:
+                       hole_fill: Sequence[float] | str = DEFAULT_HOLE_FILL,
+                       scale_range: tuple[float, float] = (0.8, 1.2)) -> TrainingSamples:
     """The training or validation set of the named sources (``viton``, ``ccp``).
 
     The split uses a fixed seed (never ``seed``), so changing the run's seed cannot move photos
@@ -832,4 +833,5 @@ def completion_samples(data: Sequence[str], root: str | Path, *, split: str, siz
         hole_fill = tuple(c / 255 for c in mean_colour(reader, train))
     validation = split != "train"
     return TrainingSamples(reader, val if validation else train, MASKS[masks](validation), seed, size,
-                           train=not validation, heatmap_stride=heatmap_stride, hole_fill=hole_fill)
+                           train=not validation, heatmap_stride=heatmap_stride, hole_fill=hole_fill,
+                           scale_range=tuple(scale_range))

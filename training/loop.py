@@ -103,11 +103,27 @@ def prepare_run(run_dir: Path, config: Any, ctx: Dist) -> None:
     path = run_dir / "config.json"
     if path.exists():
         old = json.loads(path.read_text())
-        changed = {k for k in set(old) | set(resolved) if old.get(k) != resolved.get(k)
+        added = _new_defaults(config, old)  # options added since the run began, left at their default
+        changed = {k for k in set(old) | set(resolved) if old.get(k) != resolved.get(k) and k not in added
                    and k not in ("steps", "log_every", "checkpoint_every", "eval_every", "threads")}
         if changed:
             raise SystemExit(f"{path} differs from this run's config in {sorted(changed)}; use a new --run folder")
     save_json_atomic(path, resolved)
+
+
+def _new_defaults(config: Any, old: dict[str, Any]) -> set[str]:
+    """Keys of ``config`` missing from an older run's ``old`` config whose value is the default."""
+    if not dataclasses.is_dataclass(config):
+        return set()
+    out = set()
+    for f in dataclasses.fields(config):
+        if f.name in old:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        if getattr(config, f.name) == default:
+            out.add(f.name)
+    return out
 
 
 class Checkpoint:

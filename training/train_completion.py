@@ -68,6 +68,9 @@ class CompletionTrainConfig:
     # pipeline's low-confidence labels need (the paper always gives G the full map).
     unknown_in_hole: float = 0.0
     adv_start: int = 0  # steps with reconstruction losses only before the discriminators join
+    # Zoom of the augmentation after the photo is fitted to ``size``: above 1 crops it (at a random
+    # offset), below 1 pads it. Cropping cuts heads and feet that the validation photos keep whole.
+    scale_range: tuple[float, float] = (0.8, 1.2)
     local_size: int = 128  # at 256 px training height; scaled with size
     d_width: int = 64
     val_fraction: float = 0.05
@@ -113,7 +116,7 @@ def build_data(cfg: CompletionTrainConfig, split: str):
 
     kind = "extrapolation" if cfg.variant == "extrapolation" else "occlusion"
     return completion_samples(cfg.data, cfg.data_root, split=split, size=cfg.size, masks=kind,
-                              val_fraction=cfg.val_fraction, seed=cfg.seed)
+                              val_fraction=cfg.val_fraction, seed=cfg.seed, scale_range=cfg.scale_range)
 
 
 def _load_vgg(cfg: CompletionTrainConfig):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -402,3 +403,24 @@ def test_training_samples_are_seeded_per_item_and_epoch():
     loader = torch.utils.data.DataLoader(train, batch_size=3)
     batch = next(iter(loader))
     assert batch["image"].shape == (3, 3, 64, 48) and batch["name"] == ["p0", "p1", "p2"]
+
+
+def test_completion_samples_scale_range_sets_the_framing(tmp_path):
+    """The extrapolation runs zoom by 1.0-1.05 only: cropping or padding the photo moves heads and
+    feet against the frame, unlike the validation photos (and a padded band is flat colour)."""
+    _ccp_layout(tmp_path / "ccp")
+    whole = D.completion_samples(("ccp",), tmp_path, split="train", size=(100, 50), masks="extrapolation",
+                                 val_fraction=0.0, scale_range=(1.0, 1.0))
+    assert whole.names == ["ccp/0001"]
+    photo = D.CCPDataset(tmp_path / "ccp").load("0001")["image"]
+    fitted = torch.from_numpy(cv2.resize(photo, (50, 100), interpolation=cv2.INTER_AREA)).permute(2, 0, 1) / 127.5 - 1
+    zoomed = D.completion_samples(("ccp",), tmp_path, split="train", size=(100, 50), masks="extrapolation",
+                                  val_fraction=0.0)
+    same = []
+    for epoch in range(4):
+        whole.set_epoch(epoch), zoomed.set_epoch(epoch)
+        image = whole[0]["image"]
+        assert torch.allclose(image, fitted, atol=1e-6) or torch.allclose(image, fitted.flip(-1), atol=1e-6)
+        z = zoomed[0]["image"]
+        same.append(torch.allclose(z, fitted, atol=1e-6) or torch.allclose(z, fitted.flip(-1), atol=1e-6))
+    assert not all(same)  # the default (0.8, 1.2) moves the photo in the frame
