@@ -7,7 +7,7 @@ Each photo gets a hole inside the face (the paper's 32 x 32 at 256 px, and a lar
 paint over whole faces). As in the editor, the frozen G fills it at the scale G was trained at;
 its result is scaled back to the photo's size, and the square window around the face (the same
 :func:`portrait_editor.pipeline.complete.face_window` the editor uses) is cropped to 64 x 64. F
-adds a residual there. Losses: the perceptual loss (the paper's lambda = 10) plus a face
+adds a residual there; with ``parsing_from`` G and F see P's parsing, as in the editor. Losses: the perceptual loss (the paper's lambda = 10) plus a face
 discriminator on the 64 x 64 crop with its parsing; the CPU config adds an L1 term, as for G.
 
 Stop it at any time (Ctrl-C / SIGTERM): it writes ``last.pt`` and resumes from there when run
@@ -50,6 +50,9 @@ class FaceTrainConfig:
     preset: str = "lite"
     model: dict[str, Any] = field(default_factory=dict)  # overrides of F's preset
     g_from: str = "resources/weights"  # the weights folder holding the (frozen) G
+    # A weights folder holding P: G and F then get P's parsing of the photo with its hole (what
+    # the editor gives them) instead of the ground truth, whose face is cleaner than P's guess.
+    parsing_from: str | None = None
     data: tuple[str, ...] = ("viton",)
     data_root: str = DATA_ROOT
     size: tuple[int, int] = (256, 192)  # H, W of the photos; G sees them at its own training size
@@ -113,19 +116,49 @@ def load_frozen_g(folder: str | Path, device: torch.device) -> tuple[torch.nn.Mo
     return g.eval().to(device), trained_size(info)
 
 
+def load_frozen_p(folder: str | Path, device: torch.device) -> tuple[torch.nn.Module, tuple[int, int]]:
+    """P from a weights folder, frozen, with the (H, W) it was trained at."""
+    from portrait_editor.pipeline.weights import load_network, trained_size
+
+    p, info = load_network(Path(folder), "parsing")
+    for q in p.parameters():
+        q.requires_grad_(False)
+    return p.eval().to(device), trained_size(info)
+
+
+@torch.no_grad()
+def parse_with_hole(p: torch.nn.Module, p_size: tuple[int, int], image: torch.Tensor, mask: torch.Tensor,
+                    fill: torch.Tensor) -> torch.Tensor:
+    """P's labels (B x H x W) for photos with their hole, as the editor's stage I makes them: the
+    photo fitted to P's size, the hole filled (a view pixel is hole when any pixel under it is),
+    the logits enlarged bilinearly to the photo's size before the argmax."""
+    small = F.interpolate(image, size=p_size, mode="area")
+    m = (F.interpolate(mask, size=p_size, mode="area") > 0).float()
+    logits = p(small * (1 - m) + fill * m, m).p.float()
+    return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
+
+
 @torch.no_grad()
 def face_crops(g: torch.nn.Module, g_size: tuple[int, int], batch: dict[str, torch.Tensor], fill: torch.Tensor,
-               face_id: int, crop: int, min_face_hole: int, device: torch.device, precision: str
-               ) -> dict[str, torch.Tensor] | None:
+               face_id: int, crop: int, min_face_hole: int, device: torch.device, precision: str,
+               p: tuple[torch.nn.Module, tuple[int, int]] | None = None) -> dict[str, torch.Tensor] | None:
     """G's fill, at G's scale and scaled back, then each photo's face window at ``crop`` px:
     ``input`` (G's result), ``target``, ``mask``, ``parsing``. Photos whose hole covers fewer
-    than ``min_face_hole`` face pixels are dropped; None when none is left."""
+    than ``min_face_hole`` face pixels are dropped; None when none is left. With ``p`` (P and
+    its training size) G and F get P's parsing of the photo with its hole, and the window follows
+    P's face where P finds one."""
     gt, mask, parsing = (batch[k].to(device) for k in ("image", "mask", "parsing"))
     face = parsing == face_id
     keep = ((face & (mask[:, 0] > 0.5)).flatten(1).sum(1) >= min_face_hole).nonzero().flatten()
     if len(keep) == 0:
         return None
     gt, mask, parsing, face = gt[keep], mask[keep], parsing[keep], face[keep]
+    if p is not None:
+        with autocast(device, precision):
+            parsing = parse_with_hole(p[0], p[1], gt, mask, fill)
+        guessed = parsing == face_id
+        found = guessed.flatten(1).sum(1) >= min_face_hole
+        face = torch.where(found[:, None, None], guessed, face)
     small = F.interpolate(gt, size=g_size, mode="area")
     m_small = (F.interpolate(mask, size=g_size, mode="area") > 0).float()
     p_small = F.interpolate(parsing[:, None].float(), size=g_size, mode="nearest")[:, 0].long()
@@ -157,6 +190,7 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
 
     ctx, device = start_run(cfg, run_dir, device_name)
     g, g_size = load_frozen_g(cfg.g_from, device)
+    p = load_frozen_p(cfg.parsing_from, device) if cfg.parsing_from else None
     net = build_model("face", preset=cfg.preset, **cfg.model).to(device)
     fcfg = net.config
     d_face = FaceDiscriminator.from_config(fcfg, width=cfg.d_width).to(device)
@@ -181,7 +215,7 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
         val_set = build_data(cfg, "val")
         items = [val_set[i] for i in range(min(cfg.eval_images, len(val_set)))]
         batch = {k: torch.stack([it[k] for it in items]) for k in ("image", "mask", "parsing")}
-        val_crops = face_crops(g, g_size, batch, fill, face_id, cfg.crop, cfg.min_face_hole, device, cfg.precision)
+        val_crops = face_crops(g, g_size, batch, fill, face_id, cfg.crop, cfg.min_face_hole, device, cfg.precision, p)
     batches = infinite_batches(train_set, cfg.batch, cfg.seed, ctx, start, cfg.num_workers)
     log = Log(run_dir, cfg.steps, ctx, start)
     stop = StopFlag()
@@ -189,7 +223,7 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
     step = start
     while step < cfg.steps and not stop.stop:
         crops = face_crops(g, g_size, next(batches), fill, face_id, cfg.crop, cfg.min_face_hole, device,
-                           cfg.precision)
+                           cfg.precision, p)
         if crops is None:
             continue
         x, target, mask, parsing = crops["input"], crops["target"], crops["mask"], crops["parsing"]

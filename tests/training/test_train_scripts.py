@@ -109,3 +109,40 @@ def test_face_crops_follow_the_face_and_skip_photos_without_one(tiny_weights):
     mask[0, :, 70:80, 10:20] = 1
     assert face_crops(g, size, {"image": image, "mask": mask, "parsing": parsing}, fill, face_id, 32, 16,
                       torch.device("cpu"), "fp32") is None
+
+
+def test_face_crops_with_p_use_p_parsing_of_the_photo_with_its_hole(tiny_weights):
+    """``parsing_from``: G and F see P's labels, which cannot see what the hole hides."""
+    from portrait_editor.labels import LIP_NECK
+    from training.train_face import face_crops, load_frozen_g, load_frozen_p, parse_with_hole
+
+    cpu = torch.device("cpu")
+    g, g_size = load_frozen_g(tiny_weights, cpu)
+    p = load_frozen_p(tiny_weights, cpu)
+    face_id = LIP_NECK.id("face")
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 96, 64) * 2 - 1
+    parsing = torch.zeros(1, 96, 64, dtype=torch.long)
+    parsing[:, 20:40, 20:40] = face_id
+    mask = torch.zeros(1, 1, 96, 64)
+    mask[0, :, 24:36, 24:36] = 1
+    fill = torch.zeros(1, 3, 1, 1)
+    labels = parse_with_hole(*p, image, mask, fill)
+    assert labels.shape == (1, 96, 64) and labels.dtype == torch.long
+    other = image.clone()
+    other[:, :, 24:36, 24:36] = 1.0  # whatever the hole hides ...
+    assert torch.equal(parse_with_hole(*p, other, mask, fill), labels)  # ... P's parsing is the same
+    batch = {"image": image, "mask": mask, "parsing": parsing}
+    with_gt = face_crops(g, g_size, batch, fill, face_id, 32, 16, cpu, "fp32")
+    with_p = face_crops(g, g_size, batch, fill, face_id, 32, 16, cpu, "fp32", p)
+    assert with_p is not None and not torch.equal(with_p["parsing"], with_gt["parsing"])
+    assert not torch.equal(with_p["input"], with_gt["input"])  # G was steered by P's labels
+    # The window follows P's face where P finds one (the editor knows no other), else the true face.
+    found = int((labels == face_id).sum()) >= 16
+    assert torch.equal(with_p["target"], with_gt["target"]) != found
+    labels_without_face = torch.where(labels == face_id, 0, labels)
+    from unittest import mock
+
+    with mock.patch("training.train_face.parse_with_hole", return_value=labels_without_face):
+        fallback = face_crops(g, g_size, batch, fill, face_id, 32, 16, cpu, "fp32", p)
+    torch.testing.assert_close(fallback["target"], with_gt["target"])
