@@ -53,6 +53,7 @@ class FaceTrainConfig:
     # A weights folder holding P: G and F then get P's parsing of the photo with its hole (what
     # the editor gives them) instead of the ground truth, whose face is cleaner than P's guess.
     parsing_from: str | None = None
+    init_from: str | None = None  # a weights folder whose F to start from (e.g. the shipped one)
     data: tuple[str, ...] = ("viton",)
     data_root: str = DATA_ROOT
     size: tuple[int, int] = (256, 192)  # H, W of the photos; G sees them at its own training size
@@ -191,7 +192,12 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
     ctx, device = start_run(cfg, run_dir, device_name)
     g, g_size = load_frozen_g(cfg.g_from, device)
     p = load_frozen_p(cfg.parsing_from, device) if cfg.parsing_from else None
-    net = build_model("face", preset=cfg.preset, **cfg.model).to(device)
+    net = build_model("face", preset=cfg.preset, **cfg.model)
+    if cfg.init_from:
+        from portrait_editor.pipeline.weights import load_network
+
+        net.load_state_dict(load_network(Path(cfg.init_from), "face")[0].state_dict())
+    net = net.to(device)
     fcfg = net.config
     d_face = FaceDiscriminator.from_config(fcfg, width=cfg.d_width).to(device)
     features = _load_vgg(cfg) if cfg.lambda_p else None  # type: ignore[arg-type]

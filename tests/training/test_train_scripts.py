@@ -84,6 +84,20 @@ def test_face_training_resumes_exports_and_learns_a_residual(tmp_path, tiny_weig
     assert any("val_l1_hole_g_only" in line for line in (run / "log.jsonl").read_text().splitlines())
 
 
+@needs_data
+def test_face_training_starts_from_given_f_and_can_use_p_parsing(tmp_path, tiny_weights):
+    start = _train("train_face", tmp_path / "f0", "steps=0", f"g_from={tiny_weights}", f"init_from={tiny_weights}")
+    assert start.returncode == 0, start.stderr
+    given, _ = load_network(tiny_weights, "face")
+    exported, _ = load_network(tmp_path / "f0" / "last", "face")
+    for name, tensor in given.state_dict().items():
+        torch.testing.assert_close(exported.state_dict()[name], tensor)
+    with_p = _train("train_face", tmp_path / "f1", "steps=2", f"g_from={tiny_weights}",
+                    f"init_from={tiny_weights}", f"parsing_from={tiny_weights}")
+    assert with_p.returncode == 0, with_p.stderr
+    assert json.loads((tmp_path / "f1" / "config.json").read_text())["parsing_from"] == str(tiny_weights)
+
+
 def test_face_crops_follow_the_face_and_skip_photos_without_one(tiny_weights):
     from portrait_editor.labels import LIP_NECK
     from training.train_face import face_crops, load_frozen_g
