@@ -14,6 +14,7 @@ cancellation request is honoured at every stage boundary.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,9 +32,14 @@ from .weights import ModelBundle, cpu_supports_bf16, training_config
 PERSON_FILL = 0.95
 """Fraction of the training photo's height the person spans (measured: VITON 0.99, CCP 0.92)."""
 
-BORDER_MIN_CONFIDENCE = 0.97
-"""Measured on 12 CCP validation bands (L1 in the hole, P trained 1,500 steps): trusting all of P's
-labels 43.9, below 0.6 unknown 40.8, below 0.9 34.8, below 0.97 33.3, all unknown 35.2."""
+BORDER_MIN_CONFIDENCE = math.inf
+"""P's labels beyond the photo's border below this softmax probability are left UNKNOWN (for an
+extrapolation network trained with unknown labels): by default all of them, so G extrapolates
+from the photo and the user can paint labels into the margins to steer it. P's guesses there are
+poor (mIoU 0.14 in the CCP bands). Measured with the session-3 networks on the 40 CCP validation
+bands (L1 in the hole / BPE): trusting P above 0.9 29.05 / 12.43, above 0.97 29.12 / 12.40,
+above 0.995 29.08 / 12.41, never 28.88 / 12.32 (with session 2's network, on 12 bands, 0.97 had
+measured best)."""
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
 _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming

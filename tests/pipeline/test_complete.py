@@ -258,10 +258,13 @@ def test_unsure_labels_beyond_the_border_are_left_to_the_network(tiny_bundle, mo
     completer = Completer(tiny_bundle)
     assert completer.border_min_confidence == BORDER_MIN_CONFIDENCE
     image = np.full((200, 160, 3), 100, np.uint8)
-    result = completer.run(CompletionRequest(image=image, margins=Margins(0, 0, 40, 0)))
-    band = result.parsing[200:]
-    assert (band[:, :60] == UNKNOWN).all() and (band[:, 100:] == 5).all()
+    request = CompletionRequest(image=image, margins=Margins(0, 0, 40, 0))
+    result = completer.run(request)
+    assert (result.parsing[200:] == UNKNOWN).all()  # the default: no guess of P beyond the border
     assert (result.parsing[:150] != UNKNOWN).all()  # outside the hole P's labels stay as they are
+    completer.border_min_confidence = 0.97
+    band = completer.run(request).parsing[200:]
+    assert (band[:, :60] == UNKNOWN).all() and (band[:, 100:] == 5).all()  # only the unsure ones
 
     monkeypatch.setitem(tiny_bundle.metadata, "extrapolation", {})
     assert Completer(tiny_bundle).border_min_confidence == 0.0  # the paper's G: always P's labels
