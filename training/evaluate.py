@@ -65,6 +65,8 @@ SHEET_MAX_BYTES = 3_000_000
 DEEP = "deep (P parsing)"
 DEEP_GT = "deep (GT parsing, upper bound)"
 DEEP_NO_F = "deep without F (P parsing)"
+DEEP_UNKNOWN = "deep (no labels in the hole)"
+"""Occlusion: P's map with the hole painted "let the network decide", as an editor user may."""
 FACE_HOLE = 40
 """Side of the faces task's square hole inside the face, at the 256 px validation height."""
 TELEA = "Telea"
@@ -359,7 +361,11 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
     lpips = _load_lpips(lpips, device, notes)
     labels = bundle.label_set
     without_f = task == "faces" and bundle.face is not None  # what F adds
-    methods = [DEEP] + ([DEEP_NO_F] if without_f else []) + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS]
+    from portrait_editor.labels import UNKNOWN
+
+    unknown = task == "occlusion"
+    methods = ([DEEP] + ([DEEP_NO_F] if without_f else []) + ([DEEP_UNKNOWN] if unknown else [])
+               + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS])
     per_image: dict[str, list[dict[str, float | None]]] = {m: [] for m in methods}
     picks = set(_sheet_picks(cases, sheet_rows, labels.id("face") if labels.has("face") else None))
     sheet: list[list[np.ndarray]] = []
@@ -371,6 +377,9 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
         outputs = {DEEP: deep.image}
         if without_f:
             outputs[DEEP_NO_F] = completer.run(_request(case, use_face=False)).image
+        if unknown:
+            blank = np.where(deep.mask, UNKNOWN, deep.parsing).astype(np.uint8)
+            outputs[DEEP_UNKNOWN] = completer.run(_request(case, parsing=blank)).image
         if gt_parsing:
             outputs[DEEP_GT] = completer.run(_request(case, parsing=case.parsing)).image
         outputs[TELEA] = classical_inpaint(case.canvas, case.hole, TELEA)

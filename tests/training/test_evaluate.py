@@ -73,7 +73,11 @@ def _finite_row(values: dict, columns, blank=()) -> None:
 def test_evaluate_completion_table_and_sheet(tiny_weights, tmp_path, task):
     report = evaluate_completion(tiny_weights, task, data_root=DATA, limit=2, lpips=None, sheet_rows=2)
     assert report.images == 2 and report.task == task
-    assert list(report.rows) == [DEEP, DEEP_GT, TELEA, NS]
+    # occlusion also runs with the hole's labels "let the network decide", as an editor user may
+    blank = [evaluate.DEEP_UNKNOWN] if task == "occlusion" else []
+    assert list(report.rows) == [DEEP, *blank, DEEP_GT, TELEA, NS]
+    if blank:
+        assert report.per_image[evaluate.DEEP_UNKNOWN] != report.per_image[DEEP]
     assert report.columns == COMPLETION_COLUMNS
     for values in report.rows.values():
         _finite_row(values, COMPLETION_COLUMNS, blank=("LPIPS",))
@@ -81,14 +85,14 @@ def test_evaluate_completion_table_and_sheet(tiny_weights, tmp_path, task):
 
     again = evaluate_completion(tiny_weights, task, data_root=DATA, limit=2, lpips=None, gt_parsing=False,
                                 sheet_rows=0)
-    assert list(again.rows) == [DEEP, TELEA, NS]
+    assert list(again.rows) == [DEEP, *blank, TELEA, NS]
     assert again.per_image[TELEA] == report.per_image[TELEA]  # same holes, same numbers
     assert again.per_image[NS] == report.per_image[NS]
 
     table = evaluate.format_table(report, weights=tiny_weights, command="python -m training.evaluate ...")
     assert f"`{tiny_weights}`" in table and "- images: 2" in table and "python -m training.evaluate" in table
     assert "| method | L1 hole | PSNR | SSIM | BPE | LPIPS |" in table
-    assert sum(line.startswith("| ") for line in table.splitlines()) == 5  # header + 4 methods
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + len(report.rows)  # header + methods
 
     assert len(report.sheet) == 2 and all(len(r) == len(report.sheet_titles) == 6 for r in report.sheet)
     path = contact_sheet(report.sheet, report.sheet_titles, tmp_path / f"contact_{task}.png")
