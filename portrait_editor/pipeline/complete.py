@@ -36,10 +36,8 @@ BORDER_MIN_CONFIDENCE = math.inf
 """P's labels beyond the photo's border below this softmax probability are left UNKNOWN (for an
 extrapolation network trained with unknown labels): by default all of them, so G extrapolates
 from the photo and the user can paint labels into the margins to steer it. P's guesses there are
-poor (mIoU 0.14 in the CCP bands). Measured with the session-3 networks on the 40 CCP validation
-bands (L1 in the hole / BPE): trusting P above 0.9 29.05 / 12.43, above 0.97 29.12 / 12.40,
-above 0.995 29.08 / 12.41, never 28.88 / 12.32 (with session 2's network, on 12 bands, 0.97 had
-measured best)."""
+poor (mIoU 0.14 in the CCP bands); ``benchmarks/label_gates.py`` on the 40 CCP validation bands
+(L1 / BPE): P's labels above 0.9 29.05 / 12.43, above 0.97 29.12 / 12.40, never 28.88 / 12.32."""
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
 _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
