@@ -7,8 +7,9 @@ Each photo gets a hole inside the face (the paper's 32 x 32 at 256 px, and a lar
 paint over whole faces). As in the editor, the frozen G fills it at the scale G was trained at;
 its result is scaled back to the photo's size, and the square window around the face (the same
 :func:`portrait_editor.pipeline.complete.face_window` the editor uses) is cropped to 64 x 64. F
-adds a residual there; with ``parsing_from`` G and F see P's parsing, as in the editor. Losses: the perceptual loss (the paper's lambda = 10) plus a face
-discriminator on the 64 x 64 crop with its parsing; the CPU config adds an L1 term, as for G.
+adds a residual there; with ``parsing_from`` G and F see P's parsing, as in the editor. Losses:
+the perceptual loss (the paper's lambda = 10) plus a face discriminator on the 64 x 64 crop
+with its parsing; the CPU config adds an L1 term, as for G.
 
 Stop it at any time (Ctrl-C / SIGTERM): it writes ``last.pt`` and resumes from there when run
 again with the same ``--run-dir``.
@@ -107,24 +108,15 @@ def build_data(cfg: FaceTrainConfig, split: str):
     return data
 
 
-def load_frozen_g(folder: str | Path, device: torch.device) -> tuple[torch.nn.Module, tuple[int, int]]:
-    """G from a weights folder, frozen, with the (H, W) it was trained at."""
+def load_frozen(folder: str | Path, role: str, device: torch.device) -> tuple[torch.nn.Module, tuple[int, int]]:
+    """The ``role`` network (``completion`` for G, ``parsing`` for P) from a weights folder,
+    frozen, with the (H, W) it was trained at."""
     from portrait_editor.pipeline.weights import load_network, trained_size
 
-    g, info = load_network(Path(folder), "completion")
-    for p in g.parameters():
-        p.requires_grad_(False)
-    return g.eval().to(device), trained_size(info)
-
-
-def load_frozen_p(folder: str | Path, device: torch.device) -> tuple[torch.nn.Module, tuple[int, int]]:
-    """P from a weights folder, frozen, with the (H, W) it was trained at."""
-    from portrait_editor.pipeline.weights import load_network, trained_size
-
-    p, info = load_network(Path(folder), "parsing")
-    for q in p.parameters():
+    net, info = load_network(Path(folder), role)
+    for q in net.parameters():
         q.requires_grad_(False)
-    return p.eval().to(device), trained_size(info)
+    return net.eval().to(device), trained_size(info)
 
 
 @torch.no_grad()
@@ -190,8 +182,8 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
     from .train_completion import _load_vgg
 
     ctx, device = start_run(cfg, run_dir, device_name)
-    g, g_size = load_frozen_g(cfg.g_from, device)
-    p = load_frozen_p(cfg.parsing_from, device) if cfg.parsing_from else None
+    g, g_size = load_frozen(cfg.g_from, "completion", device)
+    p = load_frozen(cfg.parsing_from, "parsing", device) if cfg.parsing_from else None
     net = build_model("face", preset=cfg.preset, **cfg.model)
     if cfg.init_from:
         from portrait_editor.pipeline.weights import load_network

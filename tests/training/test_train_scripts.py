@@ -100,9 +100,9 @@ def test_face_training_starts_from_given_f_and_can_use_p_parsing(tmp_path, tiny_
 
 def test_face_crops_follow_the_face_and_skip_photos_without_one(tiny_weights):
     from portrait_editor.labels import LIP_NECK
-    from training.train_face import face_crops, load_frozen_g
+    from training.train_face import face_crops, load_frozen
 
-    g, size = load_frozen_g(tiny_weights, torch.device("cpu"))
+    g, size = load_frozen(tiny_weights, "completion", torch.device("cpu"))
     face_id = LIP_NECK.id("face")
     image = torch.zeros(2, 3, 96, 64)
     image[:, 0, 20:40, 20:40] = 1.0  # a red "face"
@@ -128,11 +128,11 @@ def test_face_crops_follow_the_face_and_skip_photos_without_one(tiny_weights):
 def test_face_crops_with_p_use_p_parsing_of_the_photo_with_its_hole(tiny_weights):
     """``parsing_from``: G and F see P's labels, which cannot see what the hole hides."""
     from portrait_editor.labels import LIP_NECK
-    from training.train_face import face_crops, load_frozen_g, load_frozen_p, parse_with_hole
+    from training.train_face import face_crops, load_frozen, parse_with_hole
 
     cpu = torch.device("cpu")
-    g, g_size = load_frozen_g(tiny_weights, cpu)
-    p = load_frozen_p(tiny_weights, cpu)
+    g, g_size = load_frozen(tiny_weights, "completion", cpu)
+    p = load_frozen(tiny_weights, "parsing", cpu)
     face_id = LIP_NECK.id("face")
     torch.manual_seed(0)
     image = torch.rand(1, 3, 96, 64) * 2 - 1

@@ -39,8 +39,8 @@ class FillTool(Tool):
             return
         old = int(labels[row, col])
         whole = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        hole = None if whole else self.document.canvas_hole()
-        within = hole if hole is not None and hole.shape == labels.shape and hole[row, col] else None
+        hole = None if whole else self.document.canvas_hole()  # on the parsing map's grid (the canvas)
+        within = hole if hole is not None and hole[row, col] else None
         filled = flood_fill(labels, col, row, value, within)
         if filled is None:
             return
