@@ -69,6 +69,9 @@ DEEP_UNKNOWN = "deep (no labels in the hole)"
 """Occlusion: P's map with the hole painted "let the network decide", as an editor user may."""
 FACE_HOLE = 40
 """Side of the faces task's square hole inside the face, at the 256 px validation height."""
+FACE_SHEET_CONTEXT = 0.75
+"""The faces sheet shows a square around the hole with this many hole sides of context on each
+side, enlarged to the cell height: whole photos would show a 40 px face as a thumbnail."""
 TELEA = "Telea"
 NS = "Navier-Stokes"
 COMPLETION_COLUMNS = ("L1 hole", "PSNR", "SSIM", "BPE", "LPIPS")
@@ -330,6 +333,20 @@ def _hole_panel(case: Case) -> np.ndarray:
     return panel
 
 
+def zoom_box(hole: np.ndarray, context: float) -> tuple[slice, slice]:
+    """A square window around the hole's bounding box with ``context`` times its longer side on
+    each side, moved (not shrunk) to stay inside the image, and no larger than the image."""
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
+        raise ValueError("zoom_box needs a non-empty hole")
+    h, w = hole.shape
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = min(h, w, int(round(max(y1 - y0, x1 - x0) * (1 + 2 * context))))
+    top = int(np.clip((y0 + y1 - side) // 2, 0, h - side))
+    left = int(np.clip((x0 + x1 - side) // 2, 0, w - side))
+    return slice(top, top + side), slice(left, left + side)
+
+
 def _sheet_picks(cases: Sequence[Case], count: int, face_id: int | None) -> list[int]:
     """Up to ``count`` cases for the contact sheet: half of them with the hole over the face
     (where the issue asks for faces, not smudges), the rest the first others, in split order."""
@@ -387,8 +404,12 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
         for method, pred in outputs.items():
             per_image[method].append(completion_metrics(pred, case.target, case.hole, lpips))
         if i in picks:
-            sheet.append([_hole_panel(case), outputs[DEEP]] + ([outputs[DEEP_NO_F]] if without_f else [])
-                         + [outputs[TELEA], outputs[NS], case.target, labels.colourize(deep.parsing)])
+            row = ([_hole_panel(case), outputs[DEEP]] + ([outputs[DEEP_NO_F]] if without_f else [])
+                   + [outputs[TELEA], outputs[NS], case.target, labels.colourize(deep.parsing)])
+            if task == "faces":
+                box = zoom_box(case.hole, FACE_SHEET_CONTEXT)
+                row = [panel[box] for panel in row]
+            sheet.append(row)
         if progress is not None:
             progress(f"{task} {i + 1}/{len(cases)} {case.name} ({time.perf_counter() - started:.0f} s)")
     rows = {m: {c: _mean([r[c] for r in per_image[m]]) for c in COMPLETION_COLUMNS} for m in methods}

@@ -39,6 +39,7 @@ _COARSEST_SIDE = 4
 _COARSEST_SWEEPS = 100
 _FINE_SWEEPS = 20  # sweeps on the finest level, doubled on each coarser one ...
 _MAX_SWEEPS = 200  # ... up to this
+_REACH = 48  # finer levels relax only this close (in their own pixels) to the boundary
 _OMEGA = 1.8  # over-relaxation (tuned against an exact solve: 1.8 beats 1.0 to 1.7 at these sweep counts)
 
 
@@ -208,8 +209,32 @@ def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         v, k = levels[depth]
         up = _resize(d, (k.shape[1], k.shape[0]), cv2.INTER_LINEAR)
         d = np.where(k[..., None], v, up).astype(np.float32)
-        _relax(d, k, min(_MAX_SWEEPS, _FINE_SWEEPS << depth, max(_FINE_SWEEPS, 2 * max(k.shape))))
+        _relax_near_boundary(d, k, min(_MAX_SWEEPS, _FINE_SWEEPS << depth, max(_FINE_SWEEPS, 2 * max(k.shape))))
     return d
+
+
+def _relax_near_boundary(d: np.ndarray, known: np.ndarray, sweeps: int) -> None:
+    """:func:`_relax` on the unknown pixels within ``_REACH`` px of a known one, in place.
+
+    What a finer level adds to the upsampled coarser solution is the detail of the boundary
+    values, which dies out within a few pixels of the boundary; farther in, the coarse
+    solution is already right (a membrane is smooth there). So a wide area (an extrapolated
+    band of a 12 MP photo) is relaxed only on a strip along its boundary, the rest held.
+    """
+    unknown = ~known
+    dist = cv2.distanceTransform(unknown.view(np.uint8), cv2.DIST_L1, 3)
+    active = unknown & (dist <= _REACH)
+    if np.array_equal(active, unknown):
+        _relax(d, known, sweeps)
+        return
+    ys, xs = np.nonzero(active)
+    if len(ys) == 0:
+        return
+    h, w = known.shape
+    sl = (slice(max(0, ys.min() - 1), min(h, ys.max() + 2)), slice(max(0, xs.min() - 1), min(w, xs.max() + 2)))
+    part = np.ascontiguousarray(d[sl])
+    _relax(part, ~active[sl], sweeps)
+    d[sl] = part
 
 
 def _resize(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:

@@ -280,6 +280,24 @@ def test_membrane_matches_an_exact_solve(shape):
     np.testing.assert_allclose(membrane(values[..., 0], known), got[..., 0], atol=1e-4)
 
 
+def test_membrane_relaxes_wide_areas_near_their_boundary_only(monkeypatch):
+    """A band far wider than the relaxation reach: holding the coarse solution away from the
+    boundary changes the result by less than half a grey level."""
+    from portrait_editor.pipeline import blend as blend_module
+
+    rng = np.random.default_rng(3)
+    h, w = 420, 300
+    known = np.ones((h, w), bool)
+    known[120:, :] = False  # a 300 px band below the photo, as an extrapolation makes
+    yy, xx = np.mgrid[0:h, 0:w]
+    values = np.stack([np.sin(xx / 7.0) * 30, rng.normal(0, 10, (h, w)), xx * 0.2], axis=-1).astype(np.float32)
+    assert blend_module._REACH < h - 120
+    got = membrane(values, known)
+    monkeypatch.setattr(blend_module, "_REACH", 10**6)
+    full = membrane(values, known)
+    assert np.abs(got - full).max() < 0.5
+
+
 def test_membrane_without_known_pixels_is_zero():
     assert not membrane(np.ones((5, 6, 3), np.float32), np.zeros((5, 6), bool)).any()
 

@@ -178,6 +178,25 @@ def test_faces_task_holes_sit_in_the_face_and_compare_with_and_without_f(tiny_we
     assert report.per_image[DEEP] != report.per_image[evaluate.DEEP_NO_F]
     assert "inside the face" in report.title
     assert len(report.sheet[0]) == len(report.sheet_titles) == 7
+    # The sheet zooms in on the face: every panel is the same square around the hole.
+    side = round(evaluate.FACE_HOLE * (1 + 2 * evaluate.FACE_SHEET_CONTEXT))
+    assert {p.shape for p in report.sheet[0]} == {(side, side, 3)}
+    box = evaluate.zoom_box(cases[0].hole, evaluate.FACE_SHEET_CONTEXT)
+    assert np.array_equal(report.sheet[0][-2], cases[0].target[box])
+
+
+def test_zoom_box_centres_on_the_hole_and_stays_inside():
+    hole = np.zeros((100, 80), bool)
+    hole[40:50, 30:40] = True
+    ys, xs = evaluate.zoom_box(hole, 1.0)
+    assert (ys.start, ys.stop, xs.start, xs.stop) == (30, 60, 20, 50)
+    corner = np.zeros((100, 80), bool)
+    corner[:10, 75:] = True  # near the top right corner: the window moves inwards
+    ys, xs = evaluate.zoom_box(corner, 1.0)
+    assert (ys.start, ys.stop, xs.start, xs.stop) == (0, 30, 50, 80)
+    assert evaluate.zoom_box(corner, 20.0) == (slice(0, 80), slice(0, 80))  # no larger than the image
+    with pytest.raises(ValueError):
+        evaluate.zoom_box(np.zeros((5, 5), bool), 1.0)
 
 
 @needs_data
