@@ -229,9 +229,7 @@ def _relax_near_boundary(d: np.ndarray, known: np.ndarray, sweeps: int) -> None:
     if np.array_equal(active, unknown):
         _relax(d, known, sweeps)
         return
-    ys, xs = np.nonzero(active)
-    if len(ys) == 0:
-        return
+    ys, xs = np.nonzero(active)  # never empty: unknown pixels next to a known one are active
     h, w = known.shape
     sl = (slice(max(0, ys.min() - 1), min(h, ys.max() + 2)), slice(max(0, xs.min() - 1), min(w, xs.max() + 2)))
     part = np.ascontiguousarray(d[sl])
