@@ -71,6 +71,13 @@ class CompletionTrainConfig:
     # Zoom of the augmentation after the photo is fitted to ``size``: above 1 crops it (at a random
     # offset), below 1 pads it. Cropping cuts heads and feet that the validation photos keep whole.
     scale_range: tuple[float, float] = (0.8, 1.2)
+    # "fit": each photo fitted to ``size`` (the person spans the frame, as in the paper);
+    # "crop": crops at random zoom (``zoom_range`` of the largest crop that fits) from a mixture of
+    # ``data`` with ``data_weights``, for the editor's crops around each hole at any framing.
+    framing: str = "fit"
+    data_weights: tuple[float, ...] = ()
+    zoom_range: tuple[float, float] = (0.25, 1.0)
+    sources_root: str = ""  # the public sources (training.sources); "" = $PORTRAIT_EDITOR_SOURCES or ../sources
     local_size: int = 128  # at 256 px training height; scaled with size
     d_width: int = 64
     val_fraction: float = 0.05
@@ -105,6 +112,16 @@ PRESETS: dict[str, dict[str, Any]] = {
                                "variant": "extrapolation", "model": {"dropout": 0.2}, "data": ("ccp",),
                                "unknown_in_hole": 0.5, "scale_range": (1.0, 1.05),
                                "eval_every": 500},
+    # Photos from the wild (training.wild_data): the lite G (resize upsampling, Fourier blocks) on
+    # crops at random zoom of close-ups, portraits, street and studio people, scenes and people
+    # pasted onto scenes, at 192x192 (a step at 256x256 takes 13 s on this CPU); warm-started from
+    # a trained G, the discriminators join at step 600.
+    "cpu-lite-wild": {"size": (192, 192), "batch": 6, "lr": 2e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
+                      "lambda_g": 0.05, "lambda_l": 0.05, "adv_start": 600, "d_width": 32, "eval_every": 250,
+                      "checkpoint_every": 100,
+                      "framing": "crop", "unknown_in_hole": 0.3,
+                      "data": ("viton", "ccp", "celebamask", "portraits", "scenes", "composite"),
+                      "data_weights": (0.15, 0.15, 0.15, 0.2, 0.15, 0.2)},
     # For tests: seconds on a CPU.
     "tiny": {"preset": "tiny", "size": (64, 64), "batch": 2, "steps": 4, "lambda_p": 0.0, "lambda_l1": 1.0,
              "d_width": 8, "log_every": 1, "checkpoint_every": 2, "eval_every": 0,
@@ -120,6 +137,17 @@ def build_data(cfg: CompletionTrainConfig, split: str):
     from .datasets import completion_samples
 
     kind = "extrapolation" if cfg.variant == "extrapolation" else "occlusion"
+    if cfg.framing == "crop":
+        from .sources import sources_root
+        from .wild_data import mixture_samples
+
+        if len(cfg.data_weights) != len(cfg.data):
+            raise SystemExit(f"data_weights needs one weight per data source ({len(cfg.data)})")
+        return mixture_samples(dict(zip(cfg.data, cfg.data_weights, strict=True)), cfg.data_root,
+                               cfg.sources_root or sources_root(), split=split, size=cfg.size, masks=kind,
+                               val_fraction=cfg.val_fraction, seed=cfg.seed, zoom_range=tuple(cfg.zoom_range))
+    if cfg.framing != "fit":
+        raise SystemExit(f"unknown framing {cfg.framing!r}; known: fit, crop")
     return completion_samples(cfg.data, cfg.data_root, split=split, size=cfg.size, masks=kind,
                               val_fraction=cfg.val_fraction, seed=cfg.seed, scale_range=cfg.scale_range)
 
@@ -146,7 +174,8 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
 
         role = "extrapolation" if (Path(cfg.init_from) / "extrapolation.json").exists() and \
             cfg.variant == "extrapolation" else "completion"
-        generator.load_state_dict(load_network(Path(cfg.init_from), role)[0].state_dict())
+        start_from = load_network(Path(cfg.init_from), role)[0].float()
+        load_adapted(generator, start_from)
     generator = generator.to(device)
     gcfg = generator.config
     scale = cfg.size[0] / 256
@@ -243,6 +272,20 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
     if cfg.dump_rank_weights:
         _dump_parameters(unwrap(generator), run_dir / f"rank{ctx.rank}.pt")
     return run_dir
+
+
+def load_adapted(generator, trained) -> None:
+    """``trained``'s weights into ``generator``, through ``adapt_generator_state`` when the
+    architectures differ (new Fourier blocks, resize upsampling); only new blocks may stay new."""
+    from portrait_editor.models.completion import adapt_generator_state
+
+    state = trained.state_dict()
+    if trained.config != generator.config:
+        state = adapt_generator_state(state, trained.config, generator.config)
+    missing, unexpected = generator.load_state_dict(state, strict=False)
+    new = [k for k in missing if ".reduce." not in k and ".fourier." not in k and ".expand." not in k]
+    if new or unexpected:
+        raise SystemExit(f"init_from does not fit this G: missing {new[:3]}, unexpected {unexpected[:3]}")
 
 
 def hide_labels_in_hole(parsing: torch.Tensor, mask: torch.Tensor, chance: float,

@@ -64,6 +64,55 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class UpsampleConv(nn.Sequential):
+    """2x bilinear resize, then a 3x3 conv: the upsampling that leaves no checkerboard
+    (Odena et al. 2016), where a stride-2 transposed conv paints a dot grid into flat fills."""
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = False) -> None:
+        super().__init__(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias))
+
+
+class FourierUnit(nn.Module):
+    """A 1x1 conv in the frequency domain (LaMa's spectral transform): every output pixel sees
+    the whole input, so a hole is filled from context anywhere in the crop, not only nearby.
+
+    The FFT runs in float32 (no bfloat16 FFT on CPUs) whatever the autocast around it."""
+
+    def __init__(self, channels: int, norm: str = "batch") -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, 1, bias=norm == "none"),
+                                  make_norm(norm, 2 * channels), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        with torch.autocast(x.device.type, enabled=False):
+            spec = torch.fft.rfft2(x.float(), norm="ortho")
+            y = self.conv(torch.cat([spec.real, spec.imag], dim=1).contiguous())
+            real, imag = y.chunk(2, dim=1)
+            out = torch.fft.irfft2(torch.complex(real.float(), imag.float()), s=(h, w), norm="ortho")
+        return out.to(x.dtype)
+
+
+class GlobalBlock(nn.Module):
+    """A residual block with an image-wide receptive field: 1x1 down to half the channels, a
+    :class:`FourierUnit`, 1x1 back. The last conv starts at zero, so a block added to a trained
+    network leaves its output unchanged until training uses it."""
+
+    def __init__(self, channels: int, norm: str = "batch") -> None:
+        super().__init__()
+        half = max(1, channels // 2)
+        self.reduce = ConvBNReLU(channels, half, 1, norm=norm)
+        self.fourier = FourierUnit(half, norm)
+        self.expand = nn.Conv2d(half, channels, 1)
+        nn.init.zeros_(self.expand.weight)
+        nn.init.zeros_(self.expand.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.reduce(x)
+        return x + self.expand(y + self.fourier(y))
+
+
 class ASPP(nn.Module):
     """Atrous spatial pyramid pooling (DeepLab v3): a 1x1 branch, one 3x3 branch per rate and an
     image-pooling branch, concatenated and projected to ``out_channels``.

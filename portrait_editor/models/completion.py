@@ -11,7 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..labels import UNKNOWN
-from .blocks import ConvBNReLU, ResidualBlock, crop_padding, make_norm, pad_to_multiple
+from .blocks import (
+    ConvBNReLU,
+    GlobalBlock,
+    ResidualBlock,
+    UpsampleConv,
+    crop_padding,
+    make_norm,
+    pad_to_multiple,
+)
 from .config import CompletionConfig, FaceConfig
 
 
@@ -63,9 +71,9 @@ class GuidedGenerator(nn.Module):
     """The paper's G body: image + parsing + mask in, one image-sized map out.
 
     7x7 conv, two stride-2 3x3 convs (to 1/4), residual blocks, dilated 3x3 convs, residual blocks,
-    two stride-2 3x3 deconvolutions (``output_padding=1``: exactly 2x, and kernel 3 as the paper
-    says for every layer but the first and last), 7x7 conv. Norm + ReLU after every conv but the
-    last. Subclasses choose the output activation. Any H, W: the input is reflect-padded to a
+    (``global_blocks`` Fourier blocks,) two 2x upsamplings (``upsample``: the paper's stride-2 3x3
+    deconvolutions with ``output_padding=1``, or bilinear resize + 3x3 conv), 7x7 conv. Norm +
+    ReLU after every conv but the last. Subclasses choose the output activation. Any H, W: the input is reflect-padded to a
     multiple of 4 and the output cropped back.
     """
 
@@ -88,12 +96,11 @@ class GuidedGenerator(nn.Module):
             if c.dropout > 0:
                 layers.append(nn.Dropout2d(c.dropout))
         layers += [ResidualBlock(4 * w, norm) for _ in range(c.res_blocks_after)]
+        layers += [GlobalBlock(4 * w, norm) for _ in range(c.global_blocks)]
         for cin, cout in ((4 * w, 2 * w), (2 * w, w)):
-            layers += [
-                nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=norm == "none"),
-                make_norm(norm, cout),
-                nn.ReLU(inplace=True),
-            ]
+            up = (UpsampleConv(cin, cout, bias=norm == "none") if c.upsample == "resize" else
+                  nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=norm == "none"))
+            layers += [up, make_norm(norm, cout), nn.ReLU(inplace=True)]
         self.body = nn.Sequential(*layers)
         self.last = nn.Conv2d(w, 3, 7, padding=3)
 
@@ -112,6 +119,47 @@ class GuidedGenerator(nn.Module):
         """The last conv's output, before the activation, at the input size."""
         x, pads = pad_to_multiple(self._inputs(image, parsing, mask), self.pad_multiple)
         return crop_padding(self.last(self.body(x)), pads)
+
+
+def adapt_generator_state(state: dict[str, torch.Tensor], old: CompletionConfig | FaceConfig,
+                          new: CompletionConfig | FaceConfig) -> dict[str, torch.Tensor]:
+    """``state`` (a G trained with config ``old``) rewritten for a G with config ``new`` that adds
+    Fourier blocks or swaps deconvolutions for resize + conv, so training can start from it.
+
+    Added Fourier blocks start as identities (see :class:`GlobalBlock`) and are not in the
+    returned dict. A transposed conv's kernel becomes the resize conv's kernel: in and out
+    swapped, flipped in space, and divided by 4 (a deconvolution sees one input pixel in four
+    of its taps, the conv after a resize sees nine); the norm after it relearns the rest."""
+    same = ("width", "res_blocks_before", "dilations", "res_blocks_after", "num_classes", "parsing_input")
+    for name in same:
+        if getattr(old, name) != getattr(new, name):
+            raise ValueError(f"cannot adapt a G with {name}={getattr(old, name)!r} to {getattr(new, name)!r}")
+    if new.global_blocks < old.global_blocks:
+        raise ValueError("cannot drop Fourier blocks from a trained G")
+    if (old.dropout > 0) != (new.dropout > 0):
+        raise ValueError("cannot adapt between G with and without dropout")
+    # Index of the first upsampling layer in ``body``; new Fourier blocks are inserted there.
+    first_up = 3 + old.res_blocks_before + len(old.dilations) * (2 if old.dropout > 0 else 1) \
+        + old.res_blocks_after + old.global_blocks
+    shift = new.global_blocks - old.global_blocks
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "body":
+            index = int(parts[1])
+            if index >= first_up:
+                is_up = (index - first_up) % 3 == 0
+                index += shift
+                if is_up and parts[2] in ("weight", "bias") and len(parts) == 3:
+                    if new.upsample != old.upsample:
+                        if old.upsample != "deconv":
+                            raise ValueError("only deconv -> resize can be adapted")
+                        if parts[2] == "weight":
+                            value = value.transpose(0, 1).flip(2, 3) / 4
+                        parts = parts[:2] + ["1"] + parts[2:]
+            parts[1] = str(index)
+        out[".".join(parts)] = value
+    return out
 
 
 class CompletionNet(GuidedGenerator):

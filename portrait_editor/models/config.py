@@ -15,6 +15,7 @@ from ..labels import get_label_set
 from .blocks import NORMS
 
 BACKBONES = ("resnet101", "mobilenet_v2", "tiny")
+UPSAMPLES = ("deconv", "resize")
 PARSING_INPUTS = ("onehot", "repeat3")
 
 
@@ -92,6 +93,13 @@ class CompletionConfig:
     dropout: float = 0.0
     """Dropout2d probability after each dilated conv; the paper's extrapolation G uses dropout."""
     norm: str = "batch"
+    upsample: str = "deconv"
+    """"deconv": the paper's stride-2 transposed convs (they leave a dot grid in flat fills);
+    "resize": bilinear 2x + 3x3 conv. The default stays "deconv" because weights files written
+    before this option existed mean it; the ``lite`` preset uses "resize"."""
+    global_blocks: int = 0
+    """:class:`~.blocks.GlobalBlock` s (Fourier, image-wide receptive field) after the residual
+    blocks at 1/4 resolution."""
 
     def __post_init__(self) -> None:
         _check_generator(self)
@@ -113,6 +121,8 @@ class FaceConfig:
     parsing_input: str = "onehot"
     dropout: float = 0.0
     norm: str = "batch"
+    upsample: str = "deconv"
+    global_blocks: int = 0
     crop_size: int = 64
     """Side of the square face crop F works on (paper: 64)."""
 
@@ -131,6 +141,10 @@ def _check_generator(cfg: CompletionConfig | FaceConfig) -> None:
     _check_positive_tuple("dilations", cfg.dilations, allow_empty=True)
     if cfg.parsing_input not in PARSING_INPUTS:
         raise ValueError(f"unknown parsing_input {cfg.parsing_input!r}; known: {', '.join(PARSING_INPUTS)}")
+    if cfg.upsample not in UPSAMPLES:
+        raise ValueError(f"unknown upsample {cfg.upsample!r}; known: {', '.join(UPSAMPLES)}")
+    if isinstance(cfg.global_blocks, bool) or not isinstance(cfg.global_blocks, int) or cfg.global_blocks < 0:
+        raise ValueError(f"global_blocks must be a non-negative integer, got {cfg.global_blocks!r}")
     if cfg.norm not in NORMS:
         raise ValueError(f"unknown norm {cfg.norm!r}; known: {', '.join(NORMS)}")
     if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
@@ -171,8 +185,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "completion": {
         "paper": dict(width=64),
-        "lite": {},
-        "tiny": dict(width=8, res_blocks_before=1, dilations=(2, 4), res_blocks_after=1),
+        # No transposed convs (they grid flat fills) and two Fourier blocks, so every pixel of
+        # a 512 px working crop sees the whole crop (docs/MODELS.md).
+        "lite": dict(upsample="resize", global_blocks=2),
+        "tiny": dict(width=8, res_blocks_before=1, dilations=(2, 4), res_blocks_after=1, upsample="resize",
+                     global_blocks=1),
     },
     "face": {
         "paper": dict(width=64, dilations=(2, 4, 8, 16)),

@@ -66,6 +66,10 @@ class ModelBundle:
         """(H, W) of the photos the ``role`` network was trained on (see :func:`trained_size`)."""
         return trained_size(self.metadata.get(role, {}))
 
+    def trained_framing(self, role: str) -> str:
+        """"fit" or "crop" (see :func:`trained_framing`)."""
+        return trained_framing(self.metadata.get(role, {}))
+
     def to(self, device: torch.device | str) -> ModelBundle:
         for net in (self.parsing, self.completion, self.extrapolation, self.face):
             if net is not None:
@@ -77,6 +81,14 @@ def training_config(info: dict[str, Any]) -> dict[str, Any]:
     """The resolved training config recorded in a network's metadata (empty when absent)."""
     training = info.get("training") if isinstance(info.get("training"), dict) else {}
     return training.get("resolved") if isinstance(training.get("resolved"), dict) else {}
+
+
+def trained_framing(info: dict[str, Any]) -> str:
+    """How the network's training photos were framed: "fit" (the whole person fills the frame,
+    so the pipeline must show it people at that size) or "crop" (crops at random zoom, so any
+    crop around a hole will do). Weights that do not say are "fit"."""
+    framing = training_config(info).get("framing", "fit")
+    return framing if framing in ("fit", "crop") else "fit"
 
 
 def trained_size(info: dict[str, Any]) -> tuple[int, int]:

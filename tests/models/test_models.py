@@ -237,7 +237,8 @@ def test_bad_config_values():
 def test_factory_stores_resolved_config():
     net = build_model("completion", "tiny", width=4)
     assert isinstance(net, CompletionNet)
-    assert net.config == CompletionConfig(width=4, res_blocks_before=1, dilations=(2, 4), res_blocks_after=1)
+    assert net.config == CompletionConfig(width=4, res_blocks_before=1, dilations=(2, 4), res_blocks_after=1,
+                                          upsample="resize", global_blocks=1)
     same = build_model_from_config("completion", config_to_dict(net.config))
     assert same.config == net.config
     assert same.state_dict().keys() == net.state_dict().keys()
@@ -284,3 +285,55 @@ def test_pad_to_multiple_round_trip(h, w):
     padded, pads = pad_to_multiple(x, 8)
     assert padded.shape[-2] % 8 == 0 and padded.shape[-1] % 8 == 0
     assert torch.equal(crop_padding(padded, pads), x)
+
+
+# ---------------------------------------------------------------- resize upsampling, Fourier blocks
+
+
+def test_lite_g_has_no_transposed_convs_and_paper_g_keeps_them():
+    lite = build_model("completion", "lite")
+    paper = build_model("completion", "paper")
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in lite.modules())
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in paper.modules()) == 2
+    # A weights file written before the option existed (no "upsample" key) still means deconv.
+    old = config_to_dict(preset("completion", "lite"))
+    del old["upsample"], old["global_blocks"]
+    assert config_from_dict("completion", old).upsample == "deconv"
+
+
+def test_global_block_starts_as_identity_and_sees_the_whole_image():
+    from portrait_editor.models.blocks import GlobalBlock
+
+    block = GlobalBlock(8).eval()
+    x = torch.randn(1, 8, 32, 24)
+    with torch.no_grad():
+        assert torch.equal(block(x), x)
+        block.expand.weight.normal_()
+    x.requires_grad_(True)
+    block(x)[0, :, 0, 0].sum().backward()
+    assert x.grad[0, :, -1, -1].abs().sum() > 0  # the far corner reaches the first pixel
+
+
+def test_fourier_blocks_run_under_bfloat16_autocast():
+    net = build_model("completion", "tiny").eval()
+    image, parsing, mask = _inputs(40, 36)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(image, parsing, mask)
+    assert out.shape == (1, 3, 40, 36) and torch.isfinite(out.float()).all()
+
+
+def test_a_trained_deconv_g_is_adapted_to_resize_and_fourier_blocks():
+    from portrait_editor.models.completion import adapt_generator_state
+
+    old = build_model("completion", "tiny", upsample="deconv", global_blocks=0)
+    new = build_model("completion", "tiny", upsample="resize", global_blocks=2)
+    state = adapt_generator_state(old.state_dict(), old.config, new.config)
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    assert not unexpected and missing and all(".reduce." in k or ".fourier." in k or ".expand." in k
+                                              for k in missing)
+    ups = [m for m in new.body if isinstance(m, nn.Sequential) and isinstance(m[0], nn.Upsample)]
+    deconvs = [m for m in old.body if isinstance(m, nn.ConvTranspose2d)]
+    for up, deconv in zip(ups, deconvs, strict=True):  # in/out swapped, flipped, a quarter
+        assert torch.allclose(up[1].weight, deconv.weight.transpose(0, 1).flip(2, 3) / 4)
+    with pytest.raises(ValueError, match="width"):
+        adapt_generator_state(old.state_dict(), old.config, preset("completion", "tiny", width=16))
