@@ -13,6 +13,10 @@ seed=0)[1]``, never trained on) and a hole seeded by the image's index in that s
   8% at the top. The pipeline gets the cropped photo plus ``Margins`` that grow it back (as a
   user would extend the canvas); Telea and Navier-Stokes get the edge-replicated canvas with the
   band as the mask; the ground truth is the full photo;
+- detail: real photos at their own resolution from ``training.sources.sources_root()`` (Flickr
+  portraits 600x800, scene photos up to 1024 px and more, CelebAMask faces 512x512), skipped when
+  that folder is absent; the pipeline with and without its detail stage, PyPatchMatch and Telea,
+  scored in a window around the hole and by the detail ratio (see :func:`evaluate_detail`);
 - parsing: P's stage-I parsing against the ground truth, mean IoU over the image and inside the
   hole (Table II), from one confusion matrix per data set.
 
@@ -44,7 +48,7 @@ from .configs import DATA_ROOT
 from .datasets import CCPDataset, VitonDataset, make_split
 from .masks import ExtrapolationBand, FaceHole, occlusion_masks
 
-TASKS = ("occlusion", "extrapolation", "faces", "parsing")
+TASKS = ("occlusion", "extrapolation", "faces", "parsing", "detail")
 VAL_FRACTION = 0.05
 SPLIT_SEED = 0
 HOLE_SEED = 2019
@@ -479,6 +483,229 @@ def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: 
                       sheet=sheet)
 
 
+# --------------------------------------------------------------------------------------------
+# Detail at full resolution (issue 11): real photos at their own resolution
+
+
+DETAIL_SETS = {
+    "portraits": ("portraits/images",),
+    "scenes": ("scenes/urban100", "scenes/sunhays80", "scenes/imagenet"),
+    "faces": ("celebamask/images",),
+}
+"""Groups of the detail task and their folders under ``training.sources.sources_root()``."""
+DETAIL_HOLES = ("rectangle", "strokes", "band")
+"""Image ``i`` of a group gets ``DETAIL_HOLES[i % 3]``: a rectangle of 15-30% of the height
+(over the person where there is a person mask), brush strokes, or the bottom 15% cut off and
+grown back with canvas margins (extrapolation)."""
+DETAIL_BAND = 0.15
+DETAIL_WINDOW = 0.25
+"""The metrics' window: the hole's bounding box grown by this much of its longer side (>= 16 px)."""
+DETAIL_RING = 24
+"""The detail ratio's ring: known pixels within this many px of the hole."""
+DETAIL_CROP = 256
+"""Side of the contact sheet's 100% crops, centred on the top edge of the hole."""
+DEEP_DETAIL = "deep + detail (PatchMatch residual)"
+DEEP_DETAIL_CRA = "deep + detail (CRA attention)"
+DEEP_NO_DETAIL = "deep without detail"
+PATCHMATCH = "PatchMatch alone"
+GROUND_TRUTH = "ground truth"
+DETAIL_COLUMNS = ("L1 hole", "BPE", "LPIPS window", "detail ratio", "detail / GT")
+_DIGITS.update({"LPIPS window": 4, "detail ratio": 3, "detail / GT": 3})
+
+
+def _image_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+
+
+def _portrait_person(root: Path, photo: Path) -> np.ndarray | None:
+    """The Flickr portrait's person mask: ``masks/ID.png`` (``training.sources``) or the original
+    ``masks/ID_mask.mat`` (needs scipy); None when neither can be read."""
+    png = root / "portraits" / "masks" / f"{photo.stem}.png"
+    if png.is_file():
+        return np.asarray(Image.open(png).convert("L")) > 127
+    mat = root / "portraits" / "masks" / f"{photo.stem}_mask.mat"
+    try:
+        from scipy.io import loadmat
+
+        return np.asarray(loadmat(mat)["mask"]) > 0
+    except (ImportError, OSError, KeyError, ValueError):
+        return None
+
+
+def detail_cases(root: str | Path | None = None, limit: int | None = None) -> list[Case]:
+    """The first ``limit`` validation photos (``make_split(names, 0.05, seed=0)[1]``) of each
+    group of :data:`DETAIL_SETS` at their own resolution; scenes largest first. Empty when the
+    sources folder is absent. ``parsing`` is left empty (255): these sets have no LIP labels."""
+    from portrait_editor.imageio import load_image
+    from portrait_editor.labels import UNKNOWN
+    from portrait_editor.pipeline import Margins
+    from portrait_editor.pipeline.regions import expand_canvas
+
+    from .masks import BrushStrokes, RandomRectangles
+    from .sources import sources_root
+
+    root = Path(root) if root is not None else sources_root()
+    cases: list[Case] = []
+    for group, folders in DETAIL_SETS.items():
+        paths = []
+        for folder in folders:
+            if (root / folder).is_dir():
+                paths += [root / folder / n for n in make_split(_image_names(root / folder), VAL_FRACTION,
+                                                                  seed=SPLIT_SEED)[1]]
+        if group == "scenes":
+            paths.sort(key=lambda p: -np.prod(Image.open(p).size))
+        for index, path in enumerate(paths[:limit]):
+            photo = load_image(path).pixels
+            h, w = photo.shape[:2]
+            rng = hole_rng(index)
+            kind = DETAIL_HOLES[index % len(DETAIL_HOLES)]
+            person = _portrait_person(root, path) if group == "portraits" else None
+            person = person if person is not None and person.shape == (h, w) else None
+            parsing = np.full((h, w), UNKNOWN, np.uint8)
+            name = f"{group}/{path.name}"
+            if kind == "band":
+                cropped, margins, band = extrapolation_input(photo, "bottom", DETAIL_BAND, rng)
+                canvas, hole = expand_canvas(cropped, None, margins)
+                cases.append(Case(name=name, dataset=group, image=cropped, mask=None, margins=margins,
+                                  canvas=canvas, hole=hole, target=photo, parsing=parsing))
+                continue
+            if kind == "rectangle":
+                hole = RandomRectangles(edge_range=(0.15, 0.30), reference_height=None)(rng, (h, w), person=person)
+            else:
+                hole = BrushStrokes(coverage=(0.03, 0.08))(rng, (h, w), person=person)
+            cases.append(Case(name=name, dataset=group, image=photo, mask=hole, margins=Margins(),
+                              canvas=photo, hole=hole, target=photo, parsing=parsing))
+    return cases
+
+
+def detail_window(hole: np.ndarray) -> tuple[slice, slice]:
+    """The hole's bounding box grown by :data:`DETAIL_WINDOW` of its longer side, in the image."""
+    ys, xs = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
+    pad = max(16, int(round(DETAIL_WINDOW * max(ys[-1] - ys[0] + 1, xs[-1] - xs[0] + 1))))
+    h, w = hole.shape
+    return (slice(max(0, ys[0] - pad), min(h, ys[-1] + 1 + pad)),
+            slice(max(0, xs[0] - pad), min(w, xs[-1] + 1 + pad)))
+
+
+def detail_ratio(image: np.ndarray, hole: np.ndarray, ring: int = DETAIL_RING) -> float:
+    """High-frequency energy inside the hole over that of a ring of known pixels around it: the
+    variance of the Laplacian of the grey image. 1 means as sharp as the surroundings."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lap = cv2.Laplacian(grey, cv2.CV_32F, borderType=cv2.BORDER_REFLECT)
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 3)
+    around = ~hole & (dist <= ring) & (dist > 1)  # not the first row next to the hole: blend seam
+    inside = hole & (cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) > 1)
+    if not inside.any():
+        inside = hole
+    return float(lap[inside].var() / max(lap[around].var(), 1e-6))
+
+
+def patchmatch_inpaint(canvas: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
+    """PyPatchMatch (``pip install pypatchmatch``, 7 x 7 patches, seed 0); None when it is missing."""
+    try:
+        from patchmatch import patch_match
+    except ImportError:
+        return None
+    if not patch_match.patchmatch_available:
+        return None
+    patch_match.set_random_seed(0)
+    return patch_match.inpaint(np.ascontiguousarray(canvas), hole.astype(np.uint8) * 255, patch_size=3)
+
+
+def detail_crop_box(hole: np.ndarray, side: int = DETAIL_CROP) -> tuple[slice, slice]:
+    """A ``side`` square (100%, no scaling) centred on the middle of the hole's top edge."""
+    ys, xs = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
+    h, w = hole.shape
+    side = min(side, h, w)
+    cy, cx = int(ys[0]), int((xs[0] + xs[-1]) // 2)
+    top, left = int(np.clip(cy - side // 2, 0, h - side)), int(np.clip(cx - side // 2, 0, w - side))
+    return slice(top, top + side), slice(left, left + side)
+
+
+def evaluate_detail(weights: Any, *, root: str | Path | None = None, limit: int | None = None,
+                    cases: Sequence[Case] | None = None, device: str = "cpu", lpips: Any = "auto",
+                    sheet_rows: int = 6, progress: Progress | None = None) -> TaskReport | None:
+    """The detail stage (``pipeline/detail.py``) on real photos at their own resolution: the
+    pipeline without and with it (and with HiFill-style attention instead of coherent copies),
+    PyPatchMatch alone and Telea, on the same holes. L1 and BPE in the hole, LPIPS on the
+    window around it, and the detail ratio (:func:`detail_ratio`) next to the ground truth's.
+    Returns None when there are no photos (the sources folder is absent)."""
+    bundle, completer = _bundle_and_completer(weights, device)
+    cases = list(cases) if cases is not None else detail_cases(root, limit)
+    if not cases:
+        return None
+    notes: list[str] = []
+    lpips = _load_lpips(lpips, device, notes)
+    methods = [DEEP_DETAIL, DEEP_DETAIL_CRA, DEEP_NO_DETAIL, PATCHMATCH, TELEA, GROUND_TRUTH]
+    per_image: dict[str, list[dict[str, float | None]]] = {m: [] for m in methods}
+    picks = set(np.linspace(0, len(cases) - 1, min(sheet_rows, len(cases))).round().astype(int).tolist()) \
+        if sheet_rows > 0 else set()
+    sheet: list[list[np.ndarray]] = []
+    started = time.perf_counter()
+    missing_patchmatch = False
+    for i, case in enumerate(cases):
+        outputs: dict[str, np.ndarray | None] = {}
+        for method, use, how in ((DEEP_DETAIL, True, "patch"), (DEEP_DETAIL_CRA, True, "cra"),
+                                 (DEEP_NO_DETAIL, False, "patch")):
+            completer.detail_method = how
+            request = _request(case)
+            request.use_detail = use
+            result = completer.run(request)
+            if not np.array_equal(result.mask, case.hole):
+                raise RuntimeError(f"{case.name}: the pipeline filled another hole than the one evaluated")
+            outputs[method] = result.image
+        completer.detail_method = "patch"
+        outputs[PATCHMATCH] = patchmatch_inpaint(case.canvas, case.hole)
+        missing_patchmatch |= outputs[PATCHMATCH] is None
+        outputs[TELEA] = classical_inpaint(case.canvas, case.hole, TELEA)
+        outputs[GROUND_TRUTH] = case.target
+        window = detail_window(case.hole)
+        truth_ratio = detail_ratio(case.target, case.hole)
+        for method in methods:
+            pred = outputs[method]
+            if pred is None:
+                per_image[method].append(dict.fromkeys(DETAIL_COLUMNS))
+                continue
+            ratio = detail_ratio(pred, case.hole)
+            per_image[method].append({
+                "L1 hole": metrics.l1_in_hole(pred, case.target, case.hole),
+                "BPE": metrics.bpe(pred, case.target, case.hole, band=BPE_BAND),
+                "LPIPS window": lpips(pred[window], case.target[window]) if lpips is not None else None,
+                "detail ratio": ratio,
+                "detail / GT": math.log(max(ratio, 1e-6) / max(truth_ratio, 1e-6)),
+            })
+        if i in picks:
+            crop = detail_crop_box(case.hole)
+            sheet.append([_hole_panel(case)[crop]] + [outputs[m][crop] for m in
+                                                     (DEEP_DETAIL, DEEP_NO_DETAIL, PATCHMATCH, TELEA, GROUND_TRUTH)
+                                                     if outputs[m] is not None])
+        if progress is not None:
+            progress(f"detail {i + 1}/{len(cases)} {case.name} {case.target.shape[1]}x{case.target.shape[0]} "
+                     f"({time.perf_counter() - started:.0f} s)")
+    rows = {}
+    for m in methods:
+        row = {c: _mean([r[c] for r in per_image[m]]) for c in DETAIL_COLUMNS}
+        if row["detail / GT"] is not None:  # geometric mean of the per-photo ratios
+            row["detail / GT"] = math.exp(row["detail / GT"])
+        rows[m] = row
+    sizes = sorted({f"{c.target.shape[1]}x{c.target.shape[0]}" for c in cases})
+    groups = ", ".join(f"{g} {sum(c.dataset == g for c in cases)}" for g in DETAIL_SETS)
+    notes.append(f"Photos at their own resolution ({groups}; {len(sizes)} sizes from {sizes[0]} to {sizes[-1]}), "
+                 "holes cycling through a rectangle (15-30% of the height), brush strokes and a 15% band cut "
+                 "off the bottom. L1 and BPE (5-px band) in the hole on 0-255; LPIPS on the hole's bounding box "
+                 f"grown by {DETAIL_WINDOW:.0%} of its side. Detail ratio: variance of the Laplacian inside the "
+                 f"hole / in a {DETAIL_RING}-px ring around it (mean over photos); detail / GT: the geometric "
+                 "mean over photos of that ratio over the ground truth's (1 = as much detail as the photo had).")
+    if missing_patchmatch:
+        notes.append("PatchMatch alone left blank: `pip install pypatchmatch` (prebuilt wheels for Linux, "
+                     "macOS and Windows).")
+    titles = ("input (hole)", "deep + detail", "deep without detail") + \
+        (() if missing_patchmatch else ("PatchMatch",)) + ("Telea", "ground truth")
+    return TaskReport(task="detail", title="Detail at full resolution (real photos, 100%)", columns=DETAIL_COLUMNS,
+                      rows=rows, images=len(cases), per_image=per_image, notes=notes, sheet_titles=titles,
+                      sheet=sheet)
+
+
 def _cell(value: float | int | None, column: str) -> str:
     if value is None:
         return ""
@@ -630,6 +857,14 @@ def main(argv: list[str] | None = None) -> int:
         if task == "parsing":
             report = evaluate_parsing(completer, data_root=args.data_root, limit=args.limit,
                                       sheet_rows=args.sheet_rows, progress=progress)
+        elif task == "detail":
+            report = evaluate_detail(completer, limit=args.limit, lpips=lpips, sheet_rows=args.sheet_rows,
+                                     progress=progress)
+            if report is None:
+                print("detail: no photos under the sources folder ($PORTRAIT_EDITOR_SOURCES, ../sources); "
+                      "skipped", file=sys.stderr)
+                continue
+            report.notes[:0] = lpips_notes
         else:
             report = evaluate_completion(completer, task, data_root=args.data_root, limit=args.limit,
                                          lpips=lpips, gt_parsing=not args.no_gt_parsing,
@@ -639,7 +874,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table, flush=True)
         sections.append(table)
         if report.sheet:
-            sheet = contact_sheet(report.sheet, report.sheet_titles, out / f"contact_{task}.png")
+            # the detail sheet shows 100% crops: never scaled
+            full = {"cell_height": DETAIL_CROP, "max_bytes": 1 << 30} if task == "detail" else {}
+            sheet = contact_sheet(report.sheet, report.sheet_titles, out / f"contact_{task}.png", **full)
             sections.append(f"![{task}]({sheet.name})\n")
         (out / "results.md").write_text("\n".join(sections))
     print(f"wrote {out / 'results.md'}", file=sys.stderr)

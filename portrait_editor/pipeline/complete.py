@@ -1,4 +1,4 @@
-"""The completion pipeline: stage I parse -> crop -> stage II complete -> face -> blend.
+"""The completion pipeline: stage I parse -> crop -> stage II complete -> face -> detail -> blend.
 
 The networks were trained on photos in which the person spans the frame at a fixed size (about
 256 px tall for the paper, less for CPU-trained weights); they must see people at that size.
@@ -25,6 +25,7 @@ import torch
 
 from ..labels import UNKNOWN
 from .blend import blend
+from .detail import add_detail
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
 from .weights import ModelBundle, cpu_supports_bf16, training_config
@@ -143,6 +144,8 @@ class Completer:
         self.device = torch.device(device)
         self.max_work_side = max_work_side
         self.precision = precision
+        self.detail_method = "patch"
+        """How the detail stage picks its sources: "patch" (coherent copies) or "cra" (attention)."""
         self.border_min_confidence = 0.0
         """In holes at the border, P's labels below this softmax probability are left unknown.
         Only for an extrapolation network trained with unknown labels in its holes: P guesses
@@ -224,6 +227,14 @@ class Completer:
                 self._refine_face(fill, hole, parsing_full, work.region)
                 report("face", (i + 1) / len(works))
         timings["face"] = time.perf_counter() - t
+
+        checkpoint()
+        t = time.perf_counter()
+        if request.use_detail:  # full-resolution texture and grain from the photo (pipeline/detail.py)
+            report("detail", 0.0)
+            fill = add_detail(image, fill, hole, regions, parsing_full, self.bundle.label_set,
+                              method=self.detail_method, inplace=True, progress=lambda f: report("detail", f))
+        timings["detail"] = time.perf_counter() - t
 
         checkpoint()
         t = time.perf_counter()

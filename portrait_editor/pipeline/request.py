@@ -12,7 +12,7 @@ import numpy as np
 
 from .regions import Margins, Region
 
-STAGES = ("parsing", "completion", "face", "blending")
+STAGES = ("parsing", "completion", "face", "detail", "blending")
 
 ProgressCallback = Callable[[str, float], None]
 """Called as ``progress(stage, fraction_done_within_stage)``."""
@@ -32,6 +32,8 @@ class CompletionRequest:
     parsing: np.ndarray | None = None
     """User-given label map at the *expanded* canvas size; skips stage I. 255 = let G decide."""
     use_face: bool = True
+    use_detail: bool = True
+    """Add full-resolution texture and grain from the photo to the upscaled fill (``pipeline.detail``)."""
     blend: bool = True
 
 

@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas()
         self.progress = RunProgress()
         self.runs = RunController(self.engine, self.canvas, self.undo_stack, self.progress, self)
+        self.runs.settings = self.settings  # read at each run (the detail stage); edited in place
         self.files = FileController(self, self.canvas, self.undo_stack, self.settings, self.runs.accept)
         self.session_weights: str | None = None
         self.session_device: str | None = None

@@ -41,6 +41,8 @@ class RunController(QObject):
         self._id = 0
         self._document = None
         self._brought_parsing = False
+        self.settings = None
+        """The editor's settings (``EditorSettings``): which optional stages a run uses."""
         engine.ready.connect(self._on_ready)
         engine.loadFailed.connect(self._on_load_failed)
         engine.stageStarted.connect(self._on_stage_started)
@@ -94,7 +96,7 @@ class RunController(QObject):
         if use_parsing and doc.parsing is None:
             self.note.emit("There is no parsing map yet: run once first.")
             return
-        request = doc.request(use_parsing=use_parsing)
+        request = doc.request(use_parsing=use_parsing, use_detail=getattr(self.settings, "detail", True))
         self._brought_parsing = request.parsing is not None
         self._document = doc
         self._id = self.engine.submit(request)

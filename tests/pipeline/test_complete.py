@@ -33,7 +33,7 @@ def test_outside_hole_unchanged_and_hole_filled(tiny_bundle, portrait):
     far = _far_from(mask, BAND)
     np.testing.assert_array_equal(result.image[far], portrait[far])
     assert np.abs(result.image[mask].astype(int) - portrait[mask]).mean() > 1  # something was synthesized
-    assert set(result.timings) >= {"parsing", "completion", "face", "blending", "total"}
+    assert set(result.timings) >= {"parsing", "completion", "face", "detail", "blending", "total"}
 
 
 def test_no_blend_changes_only_hole_pixels(tiny_bundle, portrait):
@@ -69,7 +69,7 @@ def test_several_holes_filled_in_one_run(tiny_bundle, portrait):
     for y0, x0, y1, x1 in boxes:
         assert not np.array_equal(result.image[y0:y1, x0:x1], portrait[y0:y1, x0:x1])
     order = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
-    assert order == ["parsing", "completion", "face", "blending"]
+    assert order == ["parsing", "completion", "face", "detail", "blending"]
 
 
 def test_parsing_in_skips_stage_one(tiny_bundle, portrait, monkeypatch):

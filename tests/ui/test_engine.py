@@ -157,7 +157,7 @@ def test_run_delivers_stages_parsing_and_result_while_the_gui_ticks(qtbot, engin
     qtbot.waitUntil(lambda: rec.finished(job), timeout=TIMEOUT)
     timer.stop()
     stages = [e[2] for e in rec.of("stage", job)]
-    assert stages == ["parsing", "completion", "face", "blending"]
+    assert stages == ["parsing", "completion", "face", "detail", "blending"]
     (_, _, labels), = rec.of("parsing", job)
     (_, _, result), = rec.of("result", job)
     assert labels.shape == (160, 128) and labels.dtype == np.uint8

@@ -9,6 +9,7 @@ STAGE_NAMES = {
     "parsing": "Parsing the body",
     "completion": "Completing",
     "face": "Refining the face",
+    "detail": "Adding detail",
     "blending": "Blending",
 }
 STAGES = tuple(STAGE_NAMES)

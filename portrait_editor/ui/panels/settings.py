@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QColorDialog,
     QComboBox,
     QDialog,
@@ -43,6 +44,8 @@ class EditorSettings:
     margin_colour: str = "#3c8cff"
     parsing_opacity: float = 0.55
     jpeg_quality: int = 95
+    detail: bool = True
+    """Run the full-resolution detail stage (texture and grain from the photo)."""
     recent_files: list[str] = field(default_factory=list)
 
     @classmethod
@@ -56,6 +59,8 @@ class EditorSettings:
             try:
                 if isinstance(default, list):
                     value = [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
+                elif isinstance(default, bool):  # QSettings may hand back "true" / "false"
+                    value = value if isinstance(value, bool) else str(value).lower() in ("true", "1")
                 else:
                     value = type(default)(value)
             except (TypeError, ValueError):
@@ -143,6 +148,12 @@ class SettingsDialog(QDialog):
         self.quality.setValue(settings.jpeg_quality)
         form.addRow("JPEG/WebP quality", self.quality)
 
+        self.detail = QCheckBox("Add texture and grain from the photo to fills")
+        self.detail.setToolTip("The networks fill at low resolution; this copies fine detail from the "
+                               "photo around the hole into the fill at full resolution.")
+        self.detail.setChecked(settings.detail)
+        form.addRow("Detail", self.detail)
+
         self.mask_colour = _ColourButton(settings.mask_colour)
         form.addRow("Mask colour", self.mask_colour)
         self.margin_colour = _ColourButton(settings.margin_colour)
@@ -166,6 +177,7 @@ class SettingsDialog(QDialog):
             weights_dir=self.weights.text().strip(),
             brush_size=self.brush.value(),
             jpeg_quality=self.quality.value(),
+            detail=self.detail.isChecked(),
             mask_colour=self.mask_colour.colour.name(QColor.NameFormat.HexArgb),
             margin_colour=self.margin_colour.colour.name(QColor.NameFormat.HexRgb),
             recent_files=list(self._settings.recent_files),

@@ -1,0 +1,205 @@
+"""The full-resolution detail stage (pipeline/detail.py) on synthetic photos, and its place in the pipeline."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from portrait_editor.labels import LIP_NECK, UNKNOWN
+from portrait_editor.pipeline import Cancelled, Completer, CompletionRequest, Margins
+from portrait_editor.pipeline.detail import add_detail, detail_crop
+from portrait_editor.pipeline.regions import find_regions
+
+
+def _laplacian_var(image: np.ndarray, where: np.ndarray) -> float:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F)[where].var())
+
+
+def _textured(h: int = 240, w: int = 320, grain: float = 25.0, seed: int = 0) -> np.ndarray:
+    """Smooth colours plus fine texture, like a photo of fabric or foliage."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([110 + 40 * np.sin(xx / 90), 120 + 30 * np.cos(yy / 70), 100 + 0 * xx], -1)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8) * grain
+    return np.clip(base + texture[..., None], 0, 255).astype(np.uint8)
+
+
+def _upscaled_fill(photo: np.ndarray, hole: np.ndarray, cell: int) -> np.ndarray:
+    """What the pipeline pastes: the photo at 1/cell resolution, scaled up, inside the hole."""
+    h, w = hole.shape
+    small = cv2.resize(photo, (max(1, w // cell), max(1, h // cell)), interpolation=cv2.INTER_AREA)
+    return np.where(hole[..., None], cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), photo)
+
+
+def _run(photo: np.ndarray, hole: np.ndarray, cell: int = 8, parsing=None, **kw) -> tuple[np.ndarray, np.ndarray]:
+    fill = _upscaled_fill(photo, hole, cell)
+    regions = find_regions(hole, target_scale=1.0 / cell)
+    return fill, add_detail(photo, fill, hole, regions, parsing, LIP_NECK if parsing is not None else None, **kw)
+
+
+def _ring(hole: np.ndarray, width: int = 24) -> np.ndarray:
+    return (cv2.dilate(hole.astype(np.uint8), np.ones((2 * width + 1,) * 2, np.uint8)) > 0) & ~hole
+
+
+def test_restores_texture_and_keeps_pixels_outside_the_hole():
+    photo = _textured()
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[80:170, 100:230] = True
+    fill, out = _run(photo, hole)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    inner = hole & (cv2.erode(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    truth = _laplacian_var(photo, inner) / _laplacian_var(photo, _ring(hole))
+    before = _laplacian_var(fill, inner) / _laplacian_var(fill, _ring(hole))
+    after = _laplacian_var(out, inner) / _laplacian_var(out, _ring(hole))
+    assert before < 0.2 * truth
+    assert 0.75 * truth < after < 1.25 * truth
+    # only detail was added: the colours at the network's scale stay
+    blur = (31, 31)
+    diff = cv2.blur(out.astype(np.float32), blur) - cv2.blur(fill.astype(np.float32), blur)
+    assert np.abs(diff[inner]).mean() < 3.0
+
+
+def test_deterministic_and_fill_not_modified_in_place():
+    photo = _textured()
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[50:120, 60:150] = True
+    fill = _upscaled_fill(photo, hole, 6)
+    keep = fill.copy()
+    regions = find_regions(hole, target_scale=1 / 6)
+    a = add_detail(photo, fill, hole, regions, seed=3)
+    b = add_detail(photo, fill, hole, regions, seed=3)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fill, keep)
+
+
+@pytest.mark.parametrize("where", ["top-left corner", "bottom band", "right edge", "whole top rows"])
+def test_holes_at_the_border(where):
+    photo = _textured(200, 260)
+    hole = np.zeros(photo.shape[:2], bool)
+    if where == "top-left corner":
+        hole[:60, :80] = True
+    elif where == "bottom band":
+        hole[150:] = True
+    elif where == "right edge":
+        hole[40:140, 200:] = True
+    else:
+        hole[:30] = True
+    fill, out = _run(photo, hole)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    assert _laplacian_var(out, hole) > 3 * _laplacian_var(fill, hole)
+
+
+@pytest.mark.parametrize("box", [(100, 100, 101, 101), (50, 60, 52, 63), (10, 0, 14, 3), (199, 259, 200, 260)])
+def test_tiny_holes(box):
+    photo = _textured(200, 260)
+    hole = np.zeros(photo.shape[:2], bool)
+    y0, x0, y1, x1 = box
+    hole[y0:y1, x0:x1] = True
+    fill, out = _run(photo, hole, cell=2)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    assert np.abs(out.astype(int) - fill).max() <= 255
+
+
+def test_huge_hole_and_a_hole_with_almost_no_context():
+    photo = _textured(200, 260)
+    hole = np.ones(photo.shape[:2], bool)
+    hole[:6, :10] = False  # 60 known pixels: less than one source cell of context around them
+    fill, out = _run(photo, hole, cell=8)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[10:190, 10:250] = True  # 83 % of the photo
+    fill, out = _run(photo, hole, cell=8)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    assert _laplacian_var(out, hole) > 3 * _laplacian_var(fill, hole)
+
+
+def test_texture_comes_from_the_same_class():
+    """Background is grainy, the shirt smooth, both the same colour: a hole over both gets grain
+    on the background side only."""
+    h, w = 200, 240
+    rng = np.random.default_rng(1)
+    photo = np.full((h, w, 3), 128, np.float32)
+    photo[:, : w // 2] += cv2.GaussianBlur(rng.normal(0, 1, (h, w // 2)).astype(np.float32), (0, 0), 0.8)[..., None] * 30
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    parsing = np.zeros((h, w), np.uint8)
+    parsing[:, w // 2:] = LIP_NECK.id("upper-clothes")
+    hole = np.zeros((h, w), bool)
+    hole[60:140, 70:170] = True
+    _, out = _run(photo, hole, cell=8, parsing=parsing, grain=False)
+    background = hole & (parsing == 0)
+    shirt = hole & (parsing != 0)
+    shirt &= cv2.erode(shirt.astype(np.uint8), np.ones((17, 17), np.uint8)) > 0  # away from the seam
+    assert _laplacian_var(out, background) > 20 * max(_laplacian_var(out, shirt), 1e-3)
+    # unknown labels take texture from anywhere
+    _, anywhere = _run(photo, hole, cell=8, parsing=np.full((h, w), UNKNOWN, np.uint8), grain=False)
+    assert _laplacian_var(anywhere, hole) > 0
+
+
+def test_grain_matches_a_noisy_photo():
+    """A flat, noisy photo (high ISO): the smooth fill gets noise of the same strength."""
+    rng = np.random.default_rng(2)
+    photo = np.clip(120 + rng.normal(0, 6, (160, 200, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[40:120, 50:150] = True
+    fill = np.where(hole[..., None], np.uint8(120), photo)
+    out = fill.copy()
+    detail_crop(photo, out, hole, cell=2)
+    std = out[hole].astype(np.float32).std(axis=0)
+    assert np.all(std > 4.0) and np.all(std < 8.0)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+
+
+def test_cra_method_and_bad_arguments():
+    photo = _textured()
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[80:140, 100:200] = True
+    fill, out = _run(photo, hole, method="cra")
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    with pytest.raises(ValueError, match="method"):
+        _run(photo, hole, method="nope")
+    with pytest.raises(ValueError):
+        add_detail(photo, fill[:10], hole, [])
+
+
+# -- in the pipeline ---------------------------------------------------------------------------
+
+
+def test_pipeline_reports_detail_and_can_skip_it(tiny_bundle, portrait):
+    mask = np.zeros(portrait.shape[:2], bool)
+    mask[30:70, 40:80] = True
+    seen: list[str] = []
+    Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask),
+                               progress=lambda stage, f: seen.append(stage))
+    assert "detail" in seen and seen.index("detail") < seen.index("blending")
+    seen.clear()
+    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, use_detail=False),
+                                        progress=lambda stage, f: seen.append(stage))
+    assert "detail" not in seen and "detail" in result.timings
+
+
+def test_pipeline_cancels_at_the_detail_boundary(tiny_bundle, portrait):
+    mask = np.zeros(portrait.shape[:2], bool)
+    mask[30:70, 40:80] = True
+    seen: list[str] = []
+    with pytest.raises(Cancelled):
+        Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask),
+                                   progress=lambda stage, f: seen.append(stage),
+                                   is_cancelled=lambda: "detail" in seen)
+    assert "blending" not in seen
+
+
+def test_pipeline_with_detail_keeps_far_pixels_at_margins(tiny_bundle, portrait):
+    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, margins=Margins(12, 0, 30, 8)))
+    h, w = portrait.shape[:2]
+    inner = result.image[12:12 + h, 8:8 + w]
+    grown = cv2.dilate(result.mask.astype(np.uint8), np.ones((17, 17), np.uint8))[12:12 + h, 8:8 + w] == 0
+    np.testing.assert_array_equal(inner[grown], portrait[grown])
+
+
+def test_cli_has_no_detail_flag():
+    from portrait_editor.cli import build_parser
+
+    args = build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg", "--no-detail"])
+    assert args.no_detail
