@@ -8,7 +8,9 @@ status bar says "Loading models…" until the engine is ready.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 import qtawesome as qta
 from PySide6.QtWidgets import QApplication
@@ -31,6 +33,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _report_startup(window: MainWindow) -> None:
+    """For measuring start-up (packaging/test_bundle.sh): wall-clock times on stderr, to compare
+    with when the program was launched."""
+
+    def report(event: str) -> None:
+        print(f"portrait-editor: {event} at {time.time():.3f}", file=sys.stderr, flush=True)
+
+    report("first window shown")
+    # Emitted on the engine's thread; printing from there is fine.
+    window.engine.ready.connect(lambda description: report(f"models ready ({description})"))
+    window.engine.loadFailed.connect(lambda message: report(f"models failed ({message})"))
+
+
 def run_app(argv: list[str]) -> int:
     """Run the editor; ``argv`` are the arguments after the program name."""
     args = parse_args(argv)
@@ -45,6 +60,8 @@ def run_app(argv: list[str]) -> int:
     window.session_device = args.device
     window.show()
     app.processEvents()  # paint the window before anything slow starts
+    if os.environ.get("PORTRAIT_EDITOR_REPORT_STARTUP"):
+        _report_startup(window)
     window.start_engine()
     if args.photo:
         window.open_path(args.photo)

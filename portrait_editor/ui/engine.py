@@ -85,6 +85,8 @@ class Engine(QObject):
 
     ready = Signal(str)
     """Weights loaded: a one-line description, e.g. ``"weights: /path on cpu"``."""
+    labelSetLoaded = Signal(object)
+    """The loaded weights' ``LabelSet`` (what the parsing ids mean); sent just before ``ready``."""
     loadFailed = Signal(str)
     """Weights or device could not be loaded: a one-line message naming what was looked for."""
     stageStarted = Signal(int, str)
@@ -274,6 +276,7 @@ class Engine(QObject):
         with self._cond:
             self._completer = completer
             self._load_error = None
+        self.labelSetLoaded.emit(bundle.label_set)
         self.ready.emit(f"weights: {bundle.folder} on {device}")
 
     def _do_job(self, job: _Job) -> None:

@@ -325,6 +325,7 @@ class MainWindow(QMainWindow):
         self.runs.note.connect(lambda text: self.banner.show_message(text, "info", 6000))
         self.runs.changed.connect(self._update_actions)
         self.runs.engineState.connect(self._show_engine_state)
+        self.engine.labelSetLoaded.connect(self.set_label_set)
 
     def _apply_settings(self) -> None:
         s = self.settings
@@ -338,6 +339,17 @@ class MainWindow(QMainWindow):
         """Load the networks in the engine's thread (call once the window is visible)."""
         weights = self.session_weights or self.settings.weights_dir or None
         self.runs.start_engine(weights, self.session_device or self.settings.device)
+
+    @Slot(object)
+    def set_label_set(self, label_set) -> None:
+        """Name and colour the parsing ids as the loaded weights define them (legend, overlay,
+        label tools)."""
+        if label_set == self.label_set:
+            return
+        self.options.label = label_set.id("hair") if label_set.has("hair") else 0
+        self.canvas.set_label_set(label_set)
+        self.tool_options.set_label_set(label_set)
+        self.legend.set_label_set(label_set)
 
     def _show_engine_state(self, text: str, tip: str) -> None:
         self.engine_label.setText(text)
@@ -359,6 +371,7 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.canvas)
         self.pages.layout().activate()
         self.canvas.set_document(document)
+        self.history.set_photo_open(document is not None)
         self.canvas.setFocus()
         if self.canvas.tool() is None:
             self.select_tool("brush")

@@ -87,6 +87,7 @@ class LegendPanel(QWidget):
         self.opacity.blockSignals(False)
 
     def set_label_set(self, label_set: LabelSet) -> None:
+        self.list.blockSignals(True)  # rebuilding moves the current row: not the user picking a label
         self.list.clear()
         for i, (name, (r, g, b)) in enumerate(zip(label_set.names, label_set.colours, strict=True)):
             item = QListWidgetItem(swatch(QColor(r, g, b)), name)
@@ -96,6 +97,7 @@ class LegendPanel(QWidget):
         item.setData(Qt.ItemDataRole.UserRole, UNKNOWN)
         item.setToolTip("Erase labels: the network fills these pixels as it sees fit")
         self.list.addItem(item)
+        self.list.blockSignals(False)
         self._select(self.options.label)
 
     def _picked(self, item: QListWidgetItem) -> None:
