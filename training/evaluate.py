@@ -47,8 +47,9 @@ from . import metrics
 from .configs import DATA_ROOT
 from .datasets import CCPDataset, VitonDataset, make_split
 from .masks import ExtrapolationBand, FaceHole, occlusion_masks
+from .wild_eval import WILD_TASKS, has_labels, wild_cases
 
-TASKS = ("occlusion", "extrapolation", "faces", "parsing", "detail")
+TASKS = ("occlusion", "extrapolation", "faces", "parsing", "detail", *WILD_TASKS)
 VAL_FRACTION = 0.05
 SPLIT_SEED = 0
 HOLE_SEED = 2019
@@ -70,6 +71,7 @@ DEEP = "deep (P parsing)"
 DEEP_GT = "deep (GT parsing, upper bound)"
 DEEP_NO_F = "deep without F (P parsing)"
 DEEP_UNKNOWN = "deep (no labels in the hole)"
+DEEP_NO_PRIOR = "deep without the body prior (labels below the photo left to G)"
 """Occlusion: P's map with the hole painted "let the network decide", as an editor user may."""
 FACE_HOLE = 40
 """Side of the faces task's square hole inside the face, at the 256 px validation height."""
@@ -218,7 +220,12 @@ def task_cases(task: str, data_root: str | Path, limit: int | None = None) -> li
         return extrapolation_cases(data_root, limit)
     if task == "faces":
         return face_cases(data_root, limit)
-    raise ValueError(f"unknown completion task {task!r}; known: occlusion, extrapolation, faces")
+    if task in WILD_TASKS:
+        from .sources import sources_root
+
+        return wild_cases(task, sources_root(), limit)
+    raise ValueError(f"unknown completion task {task!r}; known: occlusion, extrapolation, faces, "
+                     f"{', '.join(WILD_TASKS)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,13 +303,19 @@ def _load_lpips(lpips: Any, device: str, notes: list[str]) -> Any:
         return None
 
 
-def completion_metrics(pred: np.ndarray, target: np.ndarray, hole: np.ndarray, lpips: Any = None) -> dict[str, float | None]:
+def completion_metrics(pred: np.ndarray, target: np.ndarray, hole: np.ndarray, lpips: Any = None,
+                       window: tuple[slice, slice] | None = None) -> dict[str, float | None]:
+    """``window``: LPIPS only there (photos from the wild: the hole's surroundings, not a 1000 px
+    photo whose untouched pixels would water the difference down)."""
+    lp = None
+    if lpips is not None:
+        lp = lpips(pred[window], target[window]) if window is not None else lpips(pred, target)
     return {
         "L1 hole": metrics.l1_in_hole(pred, target, hole),
         "PSNR": metrics.psnr(pred, target),
         "SSIM": metrics.ssim(pred, target),
         "BPE": metrics.bpe(pred, target, hole, band=BPE_BAND),
-        "LPIPS": lpips(pred, target) if lpips is not None else None,
+        "LPIPS": lp,
     }
 
 
@@ -381,12 +394,18 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
     notes: list[str] = []
     lpips = _load_lpips(lpips, device, notes)
     labels = bundle.label_set
-    without_f = task == "faces" and bundle.face is not None  # what F adds
+    without_f = task in ("faces", "wild-faces") and bundle.face is not None  # what F adds
     from portrait_editor.labels import UNKNOWN
 
-    unknown = task == "occlusion"
+    wild = task in WILD_TASKS
+    unknown = task in ("occlusion", "wild-occlusion")
+    gt_parsing = gt_parsing and (not wild or has_labels(task))
+    patchmatch = wild and patchmatch_inpaint(cases[0].canvas[:32, :32], cases[0].hole[:32, :32]) is not None
+    prior = task in ("extrapolation", "wild-extrapolation") and getattr(completer, "body_prior", False)
     methods = ([DEEP] + ([DEEP_NO_F] if without_f else []) + ([DEEP_UNKNOWN] if unknown else [])
-               + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS])
+               + ([DEEP_NO_PRIOR] if prior else [])
+               + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS] + ([PATCHMATCH] if patchmatch else []))
+    bands: list[dict[str, float | None]] = []  # the structure below the photo (bottom bands)
     per_image: dict[str, list[dict[str, float | None]]] = {m: [] for m in methods}
     picks = set(_sheet_picks(cases, sheet_rows, labels.id("face") if labels.has("face") else None))
     sheet: list[list[np.ndarray]] = []
@@ -401,16 +420,28 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
         if unknown:
             blank = np.where(deep.mask, UNKNOWN, deep.parsing).astype(np.uint8)
             outputs[DEEP_UNKNOWN] = completer.run(_request(case, parsing=blank)).image
+        if prior:
+            completer.body_prior = False
+            without = completer.run(_request(case))
+            completer.body_prior = True
+            outputs[DEEP_NO_PRIOR] = without.image
+            if case.margins.bottom > 0 and has_person_labels(case):
+                bands.append({"with": band_structure(deep.parsing, case.parsing, case.hole, labels),
+                              "without": band_structure(without.parsing, case.parsing, case.hole, labels)})
         if gt_parsing:
             outputs[DEEP_GT] = completer.run(_request(case, parsing=case.parsing)).image
         outputs[TELEA] = classical_inpaint(case.canvas, case.hole, TELEA)
         outputs[NS] = classical_inpaint(case.canvas, case.hole, NS)
+        if patchmatch:
+            outputs[PATCHMATCH] = patchmatch_inpaint(case.canvas, case.hole)
+        window = detail_window(case.hole) if wild else None
         for method, pred in outputs.items():
-            per_image[method].append(completion_metrics(pred, case.target, case.hole, lpips))
+            per_image[method].append(completion_metrics(pred, case.target, case.hole, lpips, window))
         if i in picks:
             row = ([_hole_panel(case), outputs[DEEP]] + ([outputs[DEEP_NO_F]] if without_f else [])
-                   + [outputs[TELEA], outputs[NS], case.target, labels.colourize(deep.parsing)])
-            if task == "faces":
+                   + [outputs[TELEA], outputs[NS]] + ([outputs[PATCHMATCH]] if patchmatch else [])
+                   + [case.target, labels.colourize(deep.parsing)])
+            if task in ("faces", "wild-faces"):
                 box = zoom_box(case.hole, FACE_SHEET_CONTEXT)
                 row = [panel[box] for panel in row]
             sheet.append(row)
@@ -420,15 +451,66 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
     first = cases[0]
     where = {"occlusion": f"viton validation, {first.target.shape[1]}x{first.target.shape[0]}, occlusion holes",
              "faces": f"viton validation, {first.target.shape[1]}x{first.target.shape[0]}, "
-                      f"{FACE_HOLE}x{FACE_HOLE} holes inside the face"}.get(
+                      f"{FACE_HOLE}x{FACE_HOLE} holes inside the face",
+             "wild-occlusion": _wild_where(cases, "occlusion holes over the person (anywhere in scenes)"),
+             "wild-extrapolation": _wild_where(cases, "20% cut at the bottom / 8% at the top, grown back "
+                                                      "with margins"),
+             "wild-faces": _wild_where(cases, "square holes over the face")}.get(
         task, f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
+    if bands:
+        for key, what in (("with", "with the body prior"), ("without", "labels left to G")):
+            shoe = _mean([b[key]["shoe IoU"] for b in bands if b[key]["shoe IoU"] is not None])
+            legs = _mean([b[key]["leg+shoe mIoU"] for b in bands if b[key]["leg+shoe mIoU"] is not None])
+            found = sum(bool(b[key]["shoes found"]) for b in bands if b[key]["shoes found"] is not None)
+            with_shoes = sum(b[key]["shoes found"] is not None for b in bands)
+            notes.append(f"Bottom bands ({len(bands)}), labels {what}: shoe IoU {_cell(shoe, 'mIoU hole')}, "
+                         f"leg+shoe mIoU {_cell(legs, 'mIoU hole')}, shoes drawn in {found} of the {with_shoes} "
+                         "bands whose photo has shoes there.")
     notes.append("L1 hole and BPE (5-px band inside the hole) on 0-255, lower is better; PSNR, SSIM over the "
-                 "image, higher is better; LPIPS (VGG-16, v0.1) lower is better. Means over the images.")
+                 "image, higher is better; LPIPS (VGG-16, v0.1) lower is better"
+                 + (f", on the hole's bounding box grown by {DETAIL_WINDOW:.0%} of its longer side" if wild else "")
+                 + ". Means over the images.")
     return TaskReport(task=task, title=f"{task.capitalize()} ({where})", columns=COMPLETION_COLUMNS, rows=rows,
                       images=len(cases), per_image=per_image, notes=notes,
                       sheet_titles=("input (hole)", "deep") + (("deep without F",) if without_f else ())
-                      + ("Telea", "Navier-Stokes", "ground truth", "P parsing (stage I)"),
+                      + ("Telea", "Navier-Stokes") + (("PatchMatch",) if patchmatch else ())
+                      + ("ground truth", "P parsing (stage I)"),
                       sheet=sheet)
+
+
+def has_person_labels(case: Case) -> bool:
+    """Whether the case's ground-truth map labels body parts (not only person vs background)."""
+    from portrait_editor.labels import UNKNOWN
+
+    return bool(((case.parsing != 0) & (case.parsing != UNKNOWN)).any())
+
+
+def band_structure(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray, labels: Any) -> dict[str, float | None]:
+    """The body structure grown below the photo against the truth, inside the band ``hole``:
+    shoe IoU (both shoes as one class), the mean IoU of legs (both legs, socks, pants) and
+    shoes, and whether shoes were drawn in a band whose photo has shoes there (None if not)."""
+    def group(names: tuple[str, ...]) -> list[int]:
+        return [labels.id(n) for n in names if labels.has(n)]
+
+    shoes = group(("left-shoe", "right-shoe"))
+    legs = group(("left-leg", "right-leg", "socks", "pants"))
+
+    def iou(ids: list[int]) -> float | None:
+        p, t = np.isin(pred, ids) & hole, np.isin(truth, ids) & hole
+        union = np.count_nonzero(p | t)
+        return None if union == 0 else np.count_nonzero(p & t) / union
+
+    shoe, leg = iou(shoes), iou(legs)
+    truth_shoes = bool((np.isin(truth, shoes) & hole).any())
+    return {"shoe IoU": 0.0 if shoe is None and truth_shoes else shoe,
+            "leg+shoe mIoU": _mean([v for v in (shoe, leg) if v is not None]),
+            "shoes found": bool((np.isin(pred, shoes) & hole).any()) if truth_shoes else None}
+
+
+def _wild_where(cases: Sequence[Case], holes: str) -> str:
+    sources = ", ".join(f"{k} {sum(c.dataset == k for c in cases)}" for k in dict.fromkeys(c.dataset for c in cases))
+    sides = [max(c.target.shape[:2]) for c in cases]
+    return f"validation photos from the wild: {sources}; own resolution, {min(sides)}-{max(sides)} px; {holes}"
 
 
 def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: int | None = None,
@@ -866,6 +948,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             report.notes[:0] = lpips_notes
         else:
+            if task in WILD_TASKS and not task_cases(task, args.data_root, 1):
+                print(f"{task}: no photos under the sources folder ($PORTRAIT_EDITOR_SOURCES, ../sources); "
+                      "skipped", file=sys.stderr)
+                continue
             report = evaluate_completion(completer, task, data_root=args.data_root, limit=args.limit,
                                          lpips=lpips, gt_parsing=not args.no_gt_parsing,
                                          sheet_rows=args.sheet_rows, progress=progress)

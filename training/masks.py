@@ -275,3 +275,14 @@ def parsing_masks(validation: bool = False) -> MaskMix:
 def face_masks(validation: bool = False) -> FaceHole:
     """F: the paper's 32x32 (at 256 high) hole in the face; a rectangle where no face shows."""
     return FaceHole(fallback=RandomRectangles((32, 32)))
+
+
+def wild_masks(validation: bool = False) -> MaskMix:
+    """G in the wild removes objects and grows borders with one network (as LaMa): occlusion
+    holes, and in a quarter of the crops a band along any side (the bottom most often)."""
+    if validation:
+        return MaskMix((occlusion_masks(True), extrapolation_masks(True)), (0.75, 0.25))
+    bands = MaskMix((ExtrapolationBand("bottom", (0.1, 0.35)), ExtrapolationBand("top", (0.05, 0.2)),
+                     ExtrapolationBand("left", (0.05, 0.25)), ExtrapolationBand("right", (0.05, 0.25))),
+                    (0.4, 0.2, 0.2, 0.2))
+    return MaskMix((occlusion_masks(False), bands), (0.75, 0.25))

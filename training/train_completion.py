@@ -77,6 +77,7 @@ class CompletionTrainConfig:
     framing: str = "fit"
     data_weights: tuple[float, ...] = ()
     zoom_range: tuple[float, float] = (0.25, 1.0)
+    masks: str = ""  # the holes (training.datasets.MASKS); "" = the variant's (occlusion or extrapolation)
     sources_root: str = ""  # the public sources (training.sources); "" = $PORTRAIT_EDITOR_SOURCES or ../sources
     local_size: int = 128  # at 256 px training height; scaled with size
     d_width: int = 64
@@ -114,12 +115,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                                "eval_every": 500},
     # Photos from the wild (training.wild_data): the lite G (resize upsampling, Fourier blocks) on
     # crops at random zoom of close-ups, portraits, street and studio people, scenes and people
-    # pasted onto scenes, at 192x192 (a step at 256x256 takes 13 s on this CPU); warm-started from
-    # a trained G, the discriminators join at step 600.
+    # pasted onto scenes, at 192x192 (a step at 256x256 takes 13 s on this CPU); holes and bands
+    # (one G removes objects and grows borders); warm-started from a trained G, the
+    # discriminators join at step 600.
     "cpu-lite-wild": {"size": (192, 192), "batch": 6, "lr": 2e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
                       "lambda_g": 0.05, "lambda_l": 0.05, "adv_start": 600, "d_width": 32, "eval_every": 250,
                       "checkpoint_every": 100,
-                      "framing": "crop", "unknown_in_hole": 0.3,
+                      "framing": "crop", "unknown_in_hole": 0.3, "masks": "wild",
                       "data": ("viton", "ccp", "celebamask", "portraits", "scenes", "composite"),
                       "data_weights": (0.15, 0.15, 0.15, 0.2, 0.15, 0.2)},
     # For tests: seconds on a CPU.
@@ -136,7 +138,7 @@ def make_config(name: str, overrides: list[str]) -> CompletionTrainConfig:
 def build_data(cfg: CompletionTrainConfig, split: str):
     from .datasets import completion_samples
 
-    kind = "extrapolation" if cfg.variant == "extrapolation" else "occlusion"
+    kind = cfg.masks or ("extrapolation" if cfg.variant == "extrapolation" else "occlusion")
     if cfg.framing == "crop":
         from .sources import sources_root
         from .wild_data import mixture_samples

@@ -28,6 +28,7 @@ from .blend import blend
 from .detail import add_detail
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
+from .structure import extend_below
 from .weights import ModelBundle, cpu_supports_bf16, training_config
 
 PERSON_FILL = 0.95
@@ -39,6 +40,9 @@ extrapolation network trained with unknown labels): by default all of them, so G
 from the photo and the user can paint labels into the margins to steer it. P's guesses there are
 poor (mIoU 0.14 in the CCP bands); ``benchmarks/label_gates.py`` on the 40 CCP validation bands
 (L1 / BPE): P's labels above 0.9 29.05 / 12.43, above 0.97 29.12 / 12.40, never 28.88 / 12.32."""
+CROP_WORK_FACTOR = 2.0
+"""A G trained on crops at random zoom works on crops up to this many times its training side
+(its Fourier blocks see the whole crop at any size; beyond about 2x, fills get flatter)."""
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
 _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
@@ -146,6 +150,9 @@ class Completer:
         self.precision = precision
         self.detail_method = "patch"
         """How the detail stage picks its sources: "patch" (coherent copies) or "cra" (attention)."""
+        self.body_prior = True
+        """Below the photo, where P's labels are unknown, legs go on down and shoes go where the
+        body's proportions put the feet (``structure.extend_below``)."""
         self.border_min_confidence = 0.0
         """In holes at the border, P's labels below this softmax probability are left unknown.
         Only for an extrapolation network trained with unknown labels in its holes: P guesses
@@ -201,6 +208,13 @@ class Completer:
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
+        if view is not None and self.body_prior and request.margins.bottom > 0:
+            # legs and shoes below the photo, where P leaves the labels unknown (structure.py)
+            bottom = hole.shape[0] - request.margins.bottom
+            parsing_full[:] = extend_below(parsing_full, bottom, self.bundle.label_set)
+            for work in works:
+                if work.region.outward:
+                    work.parsing = _labels_to_work(parsing_full, work.region)
         if view is not None:
             report("parsing", 1.0)
         timings["parsing"] = time.perf_counter() - t
@@ -287,15 +301,23 @@ class Completer:
         return min(MAX_UPSCALE, PERSON_FILL * trained[0] / person_height)
 
     def _regions(self, hole: np.ndarray, person_height: float | None, margins: np.ndarray) -> list[Region]:
-        """Crops for stage II at the scale G was trained at. Holes inside the photo use the
-        person's height; holes reaching into the canvas ``margins`` (extrapolation: the person
-        is cut off by the frame, so its visible height says little) use the canvas, fitted to
-        the extrapolation network's training size as its training photos were: after the user
-        drags the border outwards, the canvas is the frame the whole person should fill."""
-        target = self._person_scale("completion", person_height, hole.shape)
+        """Crops for stage II. A G trained on crops at random zoom ("crop" framing) gets each
+        hole with as much context again on every side, at the photo's own scale, shrunk only to
+        fit ``CROP_WORK_FACTOR`` x its training size and never enlarged (IOPaint's crop strategy). A G trained on
+        whole photos ("fit") sees the person at its training height: holes inside the photo use
+        the person's height; holes reaching into the canvas ``margins`` (extrapolation: the
+        person is cut off by the frame, so its visible height says little) use the canvas,
+        fitted to the extrapolation network's training size as its training photos were: after
+        the user drags the border outwards, the canvas is the frame the whole person should fill."""
         outward = None
         if self.bundle.extrapolation is not None:
             outward = _view_scale(hole.shape, self.bundle.trained_size("extrapolation"))
+        if self.bundle.trained_framing("completion") == "crop":
+            side = int(CROP_WORK_FACTOR * max(self.bundle.trained_size("completion")))
+            # min_work_side=1: small crops are not enlarged (training enlarged crops at most 1.4x)
+            return find_regions(hole, max_work_side=min(self.max_work_side, side), min_work_side=1,
+                                target_scale=None, outward_target_scale=outward, outward=margins)
+        target = self._person_scale("completion", person_height, hole.shape)
         return find_regions(hole, max_work_side=self.max_work_side, target_scale=target,
                             outward_target_scale=outward, outward=margins)
 

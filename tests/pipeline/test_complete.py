@@ -268,3 +268,56 @@ def test_unsure_labels_beyond_the_border_are_left_to_the_network(tiny_bundle, mo
 
     monkeypatch.setitem(tiny_bundle.metadata, "extrapolation", {})
     assert Completer(tiny_bundle).border_min_confidence == 0.0  # the paper's G: always P's labels
+
+
+def test_a_g_trained_on_crops_works_at_the_photos_scale(tiny_bundle, monkeypatch):
+    """A G trained on crops at random zoom gets each hole with its context at the photo's own
+    scale (no person-height scaling), shrunk only to fit twice its training side."""
+    from portrait_editor.pipeline.complete import CROP_WORK_FACTOR
+
+    image = np.full((900, 600, 3), 128, np.uint8)
+    parsing = np.zeros((900, 600), np.uint8)
+    parsing[100:700, 200:400] = 5  # a person 600 px tall: "fit" framing would shrink to ~0.2
+    crop_trained = {"training": {"resolved": {"framing": "crop", "size": [96, 96]}}}
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", crop_trained)
+    assert tiny_bundle.trained_framing("completion") == "crop"
+    small = _box_mask(parsing.shape, (300, 250, 340, 290))  # 40 px hole: a 120 px crop, kept as it is
+    (region,) = Completer(tiny_bundle).run(CompletionRequest(image=image, mask=small, parsing=parsing)).regions
+    assert region.scale == 1.0 and region.crop.height == 120
+    big = _box_mask(parsing.shape, (300, 250, 400, 330))  # a 300 px crop is shrunk to 2 x 96
+    (region,) = Completer(tiny_bundle).run(CompletionRequest(image=image, mask=big, parsing=parsing)).regions
+    assert max(region.work_size) <= CROP_WORK_FACTOR * 96
+    assert region.scale == pytest.approx(CROP_WORK_FACTOR * 96 / 300, rel=0.05)
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", {"training": {"resolved": {"framing": "odd"}}})
+    assert tiny_bundle.trained_framing("completion") == "fit"
+
+
+def test_shoes_are_drawn_into_a_bottom_margin_by_the_body_prior(tiny_bundle, monkeypatch):
+    """Stage I finds a head and legs reaching the photo's edge; the grown canvas below gets legs
+    and shoes (structure.extend_below) unless the prior is off."""
+    from portrait_editor.models import ParsingOutput
+    from portrait_editor.pipeline import complete as C
+
+    classes = len(tiny_bundle.label_set)
+    ids = tiny_bundle.label_set.id
+
+    def fake_parse(x, m):
+        _, _, h, w = x.shape
+        logits = torch.zeros(1, classes, h, w)
+        logits[:, 0] = 1
+        photo_h = int(h * 400 / 700)  # the photo's rows of the canvas view
+        logits[:, ids("face"), : int(0.18 * photo_h), int(0.4 * w):int(0.6 * w)] = 3  # feet at 7.5 heads: below
+        logits[:, ids("pants"), int(0.5 * photo_h):photo_h, int(0.35 * w):int(0.65 * w)] = 3
+        return ParsingOutput(logits, torch.zeros(1, 1, 1, 1), logits)
+
+    monkeypatch.setattr(tiny_bundle.parsing, "forward", fake_parse)
+    monkeypatch.setattr(C, "BORDER_MIN_CONFIDENCE", float("inf"))
+    image = np.full((400, 200, 3), 120, np.uint8)
+    completer = Completer(tiny_bundle)
+    completer.border_min_confidence = float("inf")  # P's labels beyond the border are unknown
+    result = completer.run(CompletionRequest(image=image, margins=Margins(0, 0, 300, 0)))
+    below = result.parsing[400:]
+    assert np.isin(below, [ids("left-shoe"), ids("right-shoe")]).any() and (below == ids("pants")).any()
+    completer.body_prior = False
+    without = completer.run(CompletionRequest(image=image, margins=Margins(0, 0, 300, 0))).parsing[400:]
+    assert not np.isin(without, [ids("left-shoe"), ids("right-shoe")]).any()

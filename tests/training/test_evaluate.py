@@ -74,9 +74,10 @@ def test_evaluate_completion_table_and_sheet(tiny_weights, tmp_path, task):
     report = evaluate_completion(tiny_weights, task, data_root=DATA, limit=2, lpips=None, sheet_rows=2)
     assert report.images == 2 and report.task == task
     # occlusion also runs with the hole's labels "let the network decide", as an editor user may
-    blank = [evaluate.DEEP_UNKNOWN] if task == "occlusion" else []
+    # extrapolation also runs without the body prior below the photo
+    blank = [evaluate.DEEP_UNKNOWN] if task == "occlusion" else [evaluate.DEEP_NO_PRIOR]
     assert list(report.rows) == [DEEP, *blank, DEEP_GT, TELEA, NS]
-    if blank:
+    if task == "occlusion":
         assert report.per_image[evaluate.DEEP_UNKNOWN] != report.per_image[DEEP]
     assert report.columns == COMPLETION_COLUMNS
     for values in report.rows.values():
@@ -210,3 +211,24 @@ def test_stage_one_parsing_scores_p_s_own_labels_beyond_the_border(tiny_bundle):
     labels = evaluate.stage_one_parsing(completer, case)
     assert labels.shape == case.hole.shape and not (labels == UNKNOWN).any()
     assert completer.border_min_confidence == 1.01  # restored
+
+
+def test_band_structure_scores_shoes_and_legs_in_the_band():
+    from portrait_editor.labels import LIP_NECK
+
+    L = LIP_NECK.id
+    truth = np.zeros((20, 10), np.uint8)
+    truth[10:16, 2:8] = L("pants")
+    truth[16:20, 2:5] = L("left-shoe")
+    truth[16:20, 5:8] = L("right-shoe")
+    band = np.zeros((20, 10), bool)
+    band[10:] = True
+    same = evaluate.band_structure(truth, truth, band, LIP_NECK)
+    assert same == {"shoe IoU": 1.0, "leg+shoe mIoU": 1.0, "shoes found": True}
+    swapped = truth.copy()  # left and right shoes count as one class
+    swapped[16:20, 2:5], swapped[16:20, 5:8] = L("right-shoe"), L("left-shoe")
+    assert evaluate.band_structure(swapped, truth, band, LIP_NECK)["shoe IoU"] == 1.0
+    empty = evaluate.band_structure(np.zeros_like(truth), truth, band, LIP_NECK)
+    assert empty == {"shoe IoU": 0.0, "leg+shoe mIoU": 0.0, "shoes found": False}
+    no_shoes = evaluate.band_structure(truth, np.zeros_like(truth), band, LIP_NECK)
+    assert no_shoes["shoes found"] is None and no_shoes["shoe IoU"] == 0.0

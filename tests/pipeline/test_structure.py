@@ -1,0 +1,58 @@
+"""The body-proportion prior below the photo: legs go on down, shoes where the feet should be."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portrait_editor.labels import LIP_NECK, UNKNOWN
+from portrait_editor.pipeline.structure import BODY_HEADS, SHOE_HEADS, extend_below
+
+L = LIP_NECK.id
+
+
+def _person(canvas_h=200, photo_h=100, garment="pants"):
+    """A person whose head (rows 0-20: hair 0-4, face 4-20) is in a 100 px photo, with legs in
+    ``garment`` reaching its bottom edge at columns 20-30 and 40-50; the canvas below is unknown."""
+    p = np.zeros((canvas_h, 80), np.uint8)
+    p[0:4, 30:42] = L("hair")
+    p[4:20, 30:42] = L("face")
+    p[20:60, 20:50] = L("upper-clothes")
+    p[60:photo_h, 20:30] = L(garment)
+    p[60:photo_h, 40:50] = L(garment)
+    p[photo_h:] = UNKNOWN
+    return p
+
+
+def test_legs_go_on_and_shoes_sit_where_the_proportions_put_the_feet():
+    p = _person()
+    out = extend_below(p, 100, LIP_NECK)
+    np.testing.assert_array_equal(out[:100], p[:100])  # the photo's labels are kept
+    feet = int(round(BODY_HEADS * 20))  # head top 0, head 20 px: soles at row 150
+    shoe_top = int(round(feet - SHOE_HEADS * 20))
+    assert (out[100:shoe_top, 20:30] == L("pants")).all() and (out[100:shoe_top, 40:50] == L("pants")).all()
+    # a person facing the camera: their right shoe on the image's left
+    assert (out[shoe_top:feet, 20:30] == L("right-shoe")).all()
+    assert (out[shoe_top:feet, 40:50] == L("left-shoe")).all()
+    assert (out[feet:] == L("background")).all() and (out[100:, :15] == L("background")).all()
+
+
+def test_a_skirt_ends_at_the_knees_over_bare_legs():
+    out = extend_below(_person(garment="skirt"), 100, LIP_NECK)
+    knees = int(round(5.5 * 20))
+    assert (out[100:knees, 20:30] == L("skirt")).all()
+    assert (out[knees + 1:130, 20:30] == L("right-leg")).all() and (out[knees + 1:130, 40:50] == L("left-leg")).all()
+
+
+def test_user_labels_win_and_no_head_means_no_prior():
+    p = _person()
+    p[100:200, 60:70] = L("dress")  # painted by the user below the photo
+    out = extend_below(p, 100, LIP_NECK)
+    assert (out[100:200, 60:70] == L("dress")).all()
+    headless = _person()
+    headless[:20] = 0
+    np.testing.assert_array_equal(extend_below(headless, 100, LIP_NECK), headless)
+    # feet already inside the photo (a short canvas above a tall photo): nothing to add
+    tall = _person(canvas_h=400, photo_h=300)
+    tall[60:300, 20:30] = L("pants")
+    tall[140:150, 20:30] = L("left-shoe")
+    np.testing.assert_array_equal(extend_below(tall, 300, LIP_NECK), tall)
