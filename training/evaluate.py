@@ -458,12 +458,12 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
              "wild-faces": _wild_where(cases, "square holes over the face")}.get(
         task, f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
     if bands:
-        for key, what in (("with", "with the body prior"), ("without", "labels left to G")):
+        for key, what in (("with", "labels from the body prior"), ("without", "labels left to G")):
             shoe = _mean([b[key]["shoe IoU"] for b in bands if b[key]["shoe IoU"] is not None])
             legs = _mean([b[key]["leg+shoe mIoU"] for b in bands if b[key]["leg+shoe mIoU"] is not None])
             found = sum(bool(b[key]["shoes found"]) for b in bands if b[key]["shoes found"] is not None)
             with_shoes = sum(b[key]["shoes found"] is not None for b in bands)
-            notes.append(f"Bottom bands ({len(bands)}), labels {what}: shoe IoU {_cell(shoe, 'mIoU hole')}, "
+            notes.append(f"Bottom bands ({len(bands)}), {what}: shoe IoU {_cell(shoe, 'mIoU hole')}, "
                          f"leg+shoe mIoU {_cell(legs, 'mIoU hole')}, shoes drawn in {found} of the {with_shoes} "
                          "bands whose photo has shoes there.")
     notes.append("L1 hole and BPE (5-px band inside the hole) on 0-255, lower is better; PSNR, SSIM over the "

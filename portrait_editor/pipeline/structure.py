@@ -7,7 +7,8 @@ is about 7.5 heads tall, measured from the top of the head to the sole; the head
 from its top to the chin. On 242 CCP training maps the soles lie at 7.5 heads (median; 6.1-8.6
 for the middle 80%) and the shoes are 0.8 heads high (median). With the head in the photo, that
 says where the feet go, and the garments and legs that reach the photo's bottom edge say which
-columns they occupy. Only pixels still ``UNKNOWN`` are filled, so a user's labels always win,
+columns they occupy; the canvas the user grew says how much room they left for the feet
+(``CANVAS_GAP``, within ``REACH_HEADS`` of the proportions). Only pixels still ``UNKNOWN`` are filled, so a user's labels always win,
 and the editor shows the result as an ordinary parsing map that the user can repaint.
 """
 
@@ -25,6 +26,13 @@ HIP_HEADS = 4.0
 """Head top to the hips, where tops and coats end."""
 KNEE_HEADS = 5.5
 """Head top to the knees, where most skirts and dresses end."""
+CANVAS_GAP = 0.03
+"""Where the user grew the canvas to make room for the feet, the soles go this fraction of the
+canvas height above its bottom edge..."""
+REACH_HEADS = 1.5
+"""...but no further than this many heads from where the proportions put them. On the 20 CCP
+validation bands (P's parsing) the proportions alone gave a shoe IoU of 0.139 (leg+shoe mIoU
+0.168), the canvas alone 0.232 (0.266), both 0.237 (0.269)."""
 _EDGE_ROWS = 0.02
 """The bottom rows of the photo (as a fraction of its height) that say what reaches its edge."""
 
@@ -67,9 +75,10 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     if head is None:
         return parsing
     top, head_h = head
-    feet = int(round(top + BODY_HEADS * head_h))
+    feet = top + BODY_HEADS * head_h
     if feet <= photo_bottom:
         return parsing
+    feet = int(round(np.clip(h * (1 - CANVAS_GAP), feet - REACH_HEADS * head_h, feet + REACH_HEADS * head_h)))
     edge_rows = max(1, int(round(_EDGE_ROWS * photo_bottom)))
     edge = parsing[photo_bottom - edge_rows:photo_bottom]
     body_ids = _ids(labels, _LEGWEAR + _TO_KNEES + _TO_HIPS)

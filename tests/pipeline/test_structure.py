@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from portrait_editor.labels import LIP_NECK, UNKNOWN
-from portrait_editor.pipeline.structure import BODY_HEADS, SHOE_HEADS, extend_below
+from portrait_editor.pipeline.structure import BODY_HEADS, CANVAS_GAP, REACH_HEADS, SHOE_HEADS, extend_below
 
 L = LIP_NECK.id
 
@@ -27,13 +27,21 @@ def test_legs_go_on_and_shoes_sit_where_the_proportions_put_the_feet():
     p = _person()
     out = extend_below(p, 100, LIP_NECK)
     np.testing.assert_array_equal(out[:100], p[:100])  # the photo's labels are kept
-    feet = int(round(BODY_HEADS * 20))  # head top 0, head 20 px: soles at row 150
+    # head top 0, head 20 px: the proportions say row 150, the canvas 194; within 1.5 heads of 150
+    feet = int(round(min(200 * (1 - CANVAS_GAP), BODY_HEADS * 20 + REACH_HEADS * 20)))
+    assert feet == 180
     shoe_top = int(round(feet - SHOE_HEADS * 20))
     assert (out[100:shoe_top, 20:30] == L("pants")).all() and (out[100:shoe_top, 40:50] == L("pants")).all()
     # a person facing the camera: their right shoe on the image's left
     assert (out[shoe_top:feet, 20:30] == L("right-shoe")).all()
     assert (out[shoe_top:feet, 40:50] == L("left-shoe")).all()
     assert (out[feet:] == L("background")).all() and (out[100:, :15] == L("background")).all()
+
+
+def test_the_feet_follow_the_canvas_within_reach_of_the_proportions():
+    short = extend_below(_person(canvas_h=160), 100, LIP_NECK)  # soles 3% above the canvas edge
+    rows = np.flatnonzero(np.isin(short, [L("left-shoe"), L("right-shoe")]).any(1))
+    assert rows[-1] + 1 == int(round(160 * (1 - CANVAS_GAP)))
 
 
 def test_a_skirt_ends_at_the_knees_over_bare_legs():
