@@ -31,8 +31,8 @@ CANVAS_GAP = 0.03
 canvas height above its bottom edge..."""
 REACH_HEADS = 1.5
 """...but no further than this many heads from where the proportions put them. On the 20 CCP
-validation bands (P's parsing) the proportions alone gave a shoe IoU of 0.139 (leg+shoe mIoU
-0.168), the canvas alone 0.232 (0.266), both 0.237 (0.269)."""
+validation bands (P's parsing, ``benchmarks/body_prior.py``) the proportions alone gave a shoe
+IoU of 0.139 (leg+shoe mIoU 0.168), with the canvas 0.217 (0.257)."""
 _EDGE_ROWS = 0.02
 """The bottom rows of the photo (as a fraction of its height) that say what reaches its edge."""
 
