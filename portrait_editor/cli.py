@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32"),
                         help="auto: float16 on CUDA, bfloat16 on CPUs that support it; fp32: always float32")
     parser.add_argument("--no-face", action="store_true", help="skip the face refinement network")
-    parser.add_argument("--no-detail", action="store_true",
-                        help="skip the full-resolution detail stage (texture and grain from the photo)")
+    parser.add_argument("--detail", action="store_true",
+                        help="run the full-resolution detail stage (texture and grain from the photo; "
+                             "off by default: it can draw a fine grid into smooth fills)")
     parser.add_argument("--no-blend", action="store_true", help="paste without Poisson blending/feathering")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -128,7 +129,7 @@ def run_job(job: Job, completer, margins, args: argparse.Namespace) -> dict[str,
             raise ImageError(f"label map '{job.parsing_in}' has ids up to {int(parsing[bad].max())}, "
                              f"but the label set {completer.bundle.label_set.name} has {n}")
     request = CompletionRequest(image=photo.pixels, mask=mask, margins=margins, parsing=parsing,
-                                use_face=not args.no_face, use_detail=not args.no_detail, blend=not args.no_blend)
+                                use_face=not args.no_face, use_detail=args.detail, blend=not args.no_blend)
     try:
         result = completer.run(request)
     except ValueError as exc:

@@ -32,8 +32,9 @@ class CompletionRequest:
     parsing: np.ndarray | None = None
     """User-given label map at the *expanded* canvas size; skips stage I. 255 = let G decide."""
     use_face: bool = True
-    use_detail: bool = True
-    """Add full-resolution texture and grain from the photo to the upscaled fill (``pipeline.detail``)."""
+    use_detail: bool = False
+    """Add full-resolution texture and grain from the photo to the upscaled fill (``pipeline.detail``).
+    Off by default: it draws a visible 2 px grid into smooth fills (docs/MODELS.md)."""
     blend: bool = True
 
 

@@ -28,7 +28,7 @@ def _box_mask(shape, *boxes):
 
 def test_outside_hole_unchanged_and_hole_filled(tiny_bundle, portrait):
     mask = _box_mask(portrait.shape[:2], (30, 40, 70, 80))
-    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask))
+    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, use_detail=True))
     assert result.image.shape == portrait.shape and result.image.dtype == np.uint8
     far = _far_from(mask, BAND)
     np.testing.assert_array_equal(result.image[far], portrait[far])
@@ -63,7 +63,7 @@ def test_several_holes_filled_in_one_run(tiny_bundle, portrait):
     boxes = [(10, 10, 40, 40), (400, 1380, 450, 1430), (200, 700, 230, 750)]
     mask = _box_mask(portrait.shape[:2], *boxes)
     seen: list[str] = []
-    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask),
+    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, use_detail=True),
                                         progress=lambda stage, f: seen.append(stage))
     assert len(result.regions) == 3
     for y0, x0, y1, x1 in boxes:

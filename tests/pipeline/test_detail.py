@@ -170,7 +170,7 @@ def test_pipeline_reports_detail_and_can_skip_it(tiny_bundle, portrait):
     mask = np.zeros(portrait.shape[:2], bool)
     mask[30:70, 40:80] = True
     seen: list[str] = []
-    Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask),
+    Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, use_detail=True),
                                progress=lambda stage, f: seen.append(stage))
     assert "detail" in seen and seen.index("detail") < seen.index("blending")
     seen.clear()
@@ -184,22 +184,26 @@ def test_pipeline_cancels_at_the_detail_boundary(tiny_bundle, portrait):
     mask[30:70, 40:80] = True
     seen: list[str] = []
     with pytest.raises(Cancelled):
-        Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask),
+        Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, use_detail=True),
                                    progress=lambda stage, f: seen.append(stage),
                                    is_cancelled=lambda: "detail" in seen)
     assert "blending" not in seen
 
 
 def test_pipeline_with_detail_keeps_far_pixels_at_margins(tiny_bundle, portrait):
-    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, margins=Margins(12, 0, 30, 8)))
+    result = Completer(tiny_bundle).run(CompletionRequest(image=portrait, margins=Margins(12, 0, 30, 8),
+                                                          use_detail=True))
     h, w = portrait.shape[:2]
     inner = result.image[12:12 + h, 8:8 + w]
     grown = cv2.dilate(result.mask.astype(np.uint8), np.ones((17, 17), np.uint8))[12:12 + h, 8:8 + w] == 0
     np.testing.assert_array_equal(inner[grown], portrait[grown])
 
 
-def test_cli_has_no_detail_flag():
+def test_detail_is_off_unless_asked_for():
     from portrait_editor.cli import build_parser
+    from portrait_editor.pipeline import CompletionRequest
 
-    args = build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg", "--no-detail"])
-    assert args.no_detail
+    args = build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg", "--detail"])
+    assert args.detail
+    assert not build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg"]).detail
+    assert CompletionRequest(image=np.zeros((4, 4, 3), np.uint8)).use_detail is False

@@ -146,7 +146,7 @@ def test_run_delivers_stages_parsing_and_result_while_the_gui_ticks(qtbot, engin
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(5)
-    job = eng.submit(_request(portrait, margins=Margins(0, 8, 0, 0)))
+    job = eng.submit(_request(portrait, margins=Margins(0, 8, 0, 0), use_detail=True))
     qtbot.waitUntil(lambda: bool(rec.of("parsing", job)), timeout=TIMEOUT)
     # The engine thread is now blocked inside stage II; the GUI thread still runs its timer.
     qtbot.waitUntil(gate.entered.is_set, timeout=TIMEOUT)

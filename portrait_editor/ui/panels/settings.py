@@ -44,7 +44,7 @@ class EditorSettings:
     margin_colour: str = "#3c8cff"
     parsing_opacity: float = 0.55
     jpeg_quality: int = 95
-    detail: bool = True
+    detail: bool = False
     """Run the full-resolution detail stage (texture and grain from the photo)."""
     recent_files: list[str] = field(default_factory=list)
 
