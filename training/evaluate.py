@@ -602,9 +602,10 @@ def _image_names(folder: Path) -> list[str]:
 def _portrait_person(root: Path, photo: Path) -> np.ndarray | None:
     """The Flickr portrait's person mask: ``masks/ID.png`` (``training.sources``) or the original
     ``masks/ID_mask.mat`` (needs scipy); None when neither can be read."""
-    png = root / "portraits" / "masks" / f"{photo.stem}.png"
-    if png.is_file():
-        return np.asarray(Image.open(png).convert("L")) > 127
+    for folder in ("masks-png", "masks"):  # training.sources writes masks-png/
+        png = root / "portraits" / folder / f"{photo.stem}.png"
+        if png.is_file():
+            return np.asarray(Image.open(png).convert("L")) > 127
     mat = root / "portraits" / "masks" / f"{photo.stem}_mask.mat"
     try:
         from scipy.io import loadmat
