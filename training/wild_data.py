@@ -325,15 +325,17 @@ class MixtureSamples(torch.utils.data.Dataset):
                 "keypoints": torch.from_numpy(sample["keypoints"]), "name": sample["name"]}
 
 
-def _interleave(names: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """Round-robin over the sources, so the first N validation items cover all of them."""
-    out: list[tuple[str, str]] = []
-    lists = {k: list(v) for k, v in names.items()}
-    while any(lists.values()):
-        for key in list(lists):
-            if lists[key]:
-                out.append((key, lists[key].pop(0)))
+def round_robin(groups: Sequence[Sequence[Any]]) -> list[Any]:
+    """The groups' items taken in turns, so the first N items cover all of them."""
+    out = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        out += [g[i] for g in groups if i < len(g)]
     return out
+
+
+def _interleave(names: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(source, name) of every source's validation photos, the sources taking turns."""
+    return round_robin([[(key, n) for n in v] for key, v in names.items()])
 
 
 def mixture_samples(weights: dict[str, float], data_root: str | Path, sources_root: str | Path, *, split: str,

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .masks import FaceHole, occlusion_masks
-from .wild_data import WILD_READERS, source_split
+from .wild_data import WILD_READERS, round_robin, source_split
 
 WILD_TASKS = ("wild-occlusion", "wild-extrapolation", "wild-faces")
 WILD_MAX_SIDE = 1024
@@ -69,9 +69,9 @@ def wild_cases(task: str, sources_root: str | Path, limit: int | None = None,
             folders: dict[str, list[str]] = {}
             for n in names:
                 folders.setdefault(n.rsplit("/", 1)[0], []).append(n)
-            names = _round_robin(list(folders.values()))
+            names = round_robin(list(folders.values()))
         per_source[key] = [(reader, n) for n in names[:limit]]
-    order = _round_robin(list(per_source.values()))
+    order = round_robin(list(per_source.values()))
     masks = occlusion_masks(validation=True)
     faces = FaceHole(edge=WILD_FACE_HOLE)
     cases = []
@@ -103,13 +103,6 @@ def wild_cases(task: str, sources_root: str | Path, limit: int | None = None,
 def _no_person(parsing: np.ndarray) -> np.ndarray:
     """A map with no person in it, so a hole may go anywhere (scenes)."""
     return np.zeros_like(parsing)
-
-
-def _round_robin(groups: list[list[Any]]) -> list[Any]:
-    out = []
-    for i in range(max((len(g) for g in groups), default=0)):
-        out += [g[i] for g in groups if i < len(g)]
-    return out
 
 
 def has_labels(task: str) -> bool:

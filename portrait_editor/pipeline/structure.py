@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..labels import UNKNOWN, LabelSet
+from .regions import _runs
 
 BODY_HEADS = 7.5
 """Head top to sole, in heads (head top to chin)."""
@@ -44,12 +45,6 @@ _HEAD = ("hair", "face", "hat")
 
 def _ids(labels: LabelSet, names: tuple[str, ...]) -> list[int]:
     return [labels.id(n) for n in names if labels.has(n)]
-
-
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    padded = np.concatenate(([False], flags, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def head_size(parsing: np.ndarray, labels: LabelSet) -> tuple[int, float] | None:
@@ -85,8 +80,8 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     # The label that reaches the edge in each column: the most frequent body label of the edge rows.
     counts = np.stack([(edge == i).sum(0) for i in body_ids])  # ids x W
     column_label = np.where(counts.max(0) > 0, np.asarray(body_ids)[counts.argmax(0)], -1)
-    legs = _ids(labels, _LEGWEAR + _TO_KNEES)
-    lower = np.isin(column_label, legs)
+    to_knees = _ids(labels, _TO_KNEES)
+    lower = np.isin(column_label, _ids(labels, _LEGWEAR) + to_knees)
     if not lower.any():  # only a top reaches the edge: the legs are under it, where the person is
         lower = column_label >= 0
     if not lower.any():
@@ -97,7 +92,7 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     plan = np.full((h, w), labels.id("background") if labels.has("background") else UNKNOWN, np.uint8)
     shoe_top = int(round(feet - SHOE_HEADS * head_h))
     stops = {i: shoe_top for i in _ids(labels, _LEGWEAR)}
-    stops.update({i: min(shoe_top, int(round(top + KNEE_HEADS * head_h))) for i in _ids(labels, _TO_KNEES)})
+    stops.update({i: min(shoe_top, int(round(top + KNEE_HEADS * head_h))) for i in to_knees})
     stops.update({i: min(shoe_top, int(round(top + HIP_HEADS * head_h))) for i in _ids(labels, _TO_HIPS)})
     for x in np.flatnonzero(column_label >= 0):
         stop = stops[int(column_label[x])]
@@ -115,7 +110,7 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
         for x in range(a, b):
             garment = int(column_label[x])
             stop = stops.get(garment, photo_bottom)
-            fill = labels.id(leg) if garment in _ids(labels, _TO_KNEES) and labels.has(leg) else UNKNOWN
+            fill = labels.id(leg) if garment in to_knees and labels.has(leg) else UNKNOWN
             plan[max(photo_bottom, stop):max(photo_bottom, shoe_top), x] = fill
         if labels.has(shoe):
             plan[max(photo_bottom, shoe_top):min(h, feet), a:b] = labels.id(shoe)
