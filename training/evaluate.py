@@ -47,9 +47,9 @@ from . import metrics
 from .configs import DATA_ROOT
 from .datasets import CCPDataset, VitonDataset, make_split
 from .masks import ExtrapolationBand, FaceHole, occlusion_masks
-from .wild_eval import WILD_TASKS, has_labels, wild_cases
+from .wild_eval import WILD_PARSING_TASK, WILD_TASKS, has_labels, wild_cases, wild_parsing_cases
 
-TASKS = ("occlusion", "extrapolation", "faces", "parsing", "detail", *WILD_TASKS)
+TASKS = ("occlusion", "extrapolation", "faces", "parsing", "detail", *WILD_TASKS, WILD_PARSING_TASK)
 VAL_FRACTION = 0.05
 SPLIT_SEED = 0
 HOLE_SEED = 2019
@@ -81,7 +81,7 @@ side, enlarged to the cell height: whole photos would show a 40 px face as a thu
 TELEA = "Telea"
 NS = "Navier-Stokes"
 COMPLETION_COLUMNS = ("L1 hole", "PSNR", "SSIM", "BPE", "LPIPS")
-PARSING_COLUMNS = ("images", "mIoU image", "mIoU hole")
+PARSING_COLUMNS = ("images", "mIoU image", "mIoU hole", "person IoU", "face IoU")
 _DIGITS = {"L1 hole": 2, "PSNR": 2, "SSIM": 4, "BPE": 2, "LPIPS": 4, "mIoU image": 3, "mIoU hole": 3}
 
 Progress = Callable[[str], None]
@@ -458,14 +458,8 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
              "wild-faces": _wild_where(cases, "square holes over the face")}.get(
         task, f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
     if bands:
-        for key, what in (("with", "labels from the body prior"), ("without", "labels left to G")):
-            shoe = _mean([b[key]["shoe IoU"] for b in bands if b[key]["shoe IoU"] is not None])
-            legs = _mean([b[key]["leg+shoe mIoU"] for b in bands if b[key]["leg+shoe mIoU"] is not None])
-            found = sum(bool(b[key]["shoes found"]) for b in bands if b[key]["shoes found"] is not None)
-            with_shoes = sum(b[key]["shoes found"] is not None for b in bands)
-            notes.append(f"Bottom bands ({len(bands)}), {what}: shoe IoU {_cell(shoe, 'mIoU hole')}, "
-                         f"leg+shoe mIoU {_cell(legs, 'mIoU hole')}, shoes drawn in {found} of the {with_shoes} "
-                         "bands whose photo has shoes there.")
+        for key, what in (("with", "stage I with the body prior"), ("without", "stage I without the body prior")):
+            notes.append(_band_note([b[key] for b in bands], what))
     notes.append("L1 hole and BPE (5-px band inside the hole) on 0-255, lower is better; PSNR, SSIM over the "
                  "image, higher is better; LPIPS (VGG-16, v0.1) lower is better"
                  + (f", on the hole's bounding box grown by {DETAIL_WINDOW:.0%} of its longer side" if wild else "")
@@ -483,6 +477,17 @@ def has_person_labels(case: Case) -> bool:
     from portrait_editor.labels import UNKNOWN
 
     return bool(((case.parsing != 0) & (case.parsing != UNKNOWN)).any())
+
+
+def _band_note(bands: Sequence[dict[str, float | None]], what: str) -> str:
+    """One line on the structure in the bottom bands (:func:`band_structure` of each band)."""
+    shoe = _mean([b["shoe IoU"] for b in bands if b["shoe IoU"] is not None])
+    legs = _mean([b["leg+shoe mIoU"] for b in bands if b["leg+shoe mIoU"] is not None])
+    found = sum(bool(b["shoes found"]) for b in bands if b["shoes found"] is not None)
+    with_shoes = sum(b["shoes found"] is not None for b in bands)
+    return (f"Bottom bands ({len(bands)}), {what}: shoe IoU {_cell(shoe, 'mIoU hole')}, leg+shoe mIoU "
+            f"{_cell(legs, 'mIoU hole')}, shoes drawn in {found} of the {with_shoes} bands whose photo has "
+            "shoes there.")
 
 
 def band_structure(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray, labels: Any) -> dict[str, float | None]:
@@ -513,14 +518,28 @@ def _wild_where(cases: Sequence[Case], holes: str) -> str:
     return f"validation photos from the wild: {sources}; own resolution, {min(sides)}-{max(sides)} px; {holes}"
 
 
+def _miou(cm: np.ndarray) -> float | None:
+    """Mean IoU of a confusion matrix; None when the truth labels nothing there (a portrait's
+    person has no part labels)."""
+    return metrics.iou_from_confusion(cm) if cm.sum() else None
+
+
+def _class_iou(cm: np.ndarray, k: int) -> float | None:
+    """IoU of class ``k`` from a confusion matrix; None when neither truth nor prediction has it."""
+    union = cm[k].sum() + cm[:, k].sum() - cm[k, k]
+    return None if cm[k].sum() == 0 else float(cm[k, k] / union)
+
+
 def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: int | None = None,
                      cases: dict[str, Sequence[Case]] | None = None, device: str = "cpu", sheet_rows: int = 6,
-                     progress: Progress | None = None) -> TaskReport:
+                     progress: Progress | None = None, task: str = "parsing") -> TaskReport:
     """Mean IoU of P's parsing against the ground truth over the image and inside the hole,
     from one confusion matrix per data set: viton with occlusion holes, ccp with extrapolation
     bands (``limit`` images of each). Two rows per data set: stage I as the pipeline runs it
     (views scaled to the size P was trained on) and P on the whole image at the evaluation
     size (Table II). ``cases`` maps a row label to its inputs (tests)."""
+    from portrait_editor.labels import UNKNOWN
+
     bundle, completer = _bundle_and_completer(weights, device)
     if cases is None:
         cases = {"viton, occlusion holes": occlusion_cases(data_root, limit),
@@ -531,35 +550,51 @@ def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: 
     sheet: list[list[np.ndarray]] = []
     per_set_sheet = max(1, sheet_rows // max(1, len(cases))) if sheet_rows > 0 else 0
     total = 0
+    bands: dict[str, list[dict[str, float | None]]] = {}  # stage I in the bottom bands, per group
     started = time.perf_counter()
     for label, group in cases.items():
         group = list(group)
         if not group:
             raise ValueError(f"no validation images for {label} under {data_root}")
         picks = set(_sheet_picks(group, per_set_sheet, labels.id("face") if labels.has("face") else None))
-        cms = {k: {"image": np.zeros((n, n), np.int64), "hole": np.zeros((n, n), np.int64)}
-               for k in ("stage", "whole")}
+        cms = {k: {"image": np.zeros((n, n), np.int64), "hole": np.zeros((n, n), np.int64),
+                   "person": np.zeros((2, 2), np.int64)} for k in ("stage", "whole")}
         for i, case in enumerate(group):
             maps = {"stage": stage_one_parsing(completer, case), "whole": whole_image_parsing(bundle, case)}
+            truth_person = (case.parsing != 0).astype(np.int64)  # a portrait's person (UNKNOWN parts) too
+            if case.margins.bottom > 0:
+                bands.setdefault(label, []).append(band_structure(maps["stage"], case.parsing, case.hole, labels))
             for k, pred in maps.items():
                 cms[k]["image"] += metrics.confusion_matrix(pred, case.parsing, n)
                 cms[k]["hole"] += metrics.confusion_matrix(pred, case.parsing, n, region=case.hole)
+                cms[k]["person"] += metrics.confusion_matrix(((pred != 0) & (pred != UNKNOWN)).astype(np.int64),
+                                                             truth_person, 2)
             if i in picks:
                 sheet.append([_hole_panel(case), labels.colourize(maps["stage"]), labels.colourize(maps["whole"]),
                               labels.colourize(case.parsing), case.target])
             if progress is not None:
                 progress(f"parsing {label} {i + 1}/{len(group)} {case.name} ({time.perf_counter() - started:.0f} s)")
+        face = labels.id("face") if labels.has("face") else None
         for k, what in (("stage", "P stage I"), ("whole", "P whole image")):
-            rows[f"{what}, {label}"] = {"images": len(group),
-                                        "mIoU image": metrics.iou_from_confusion(cms[k]["image"]),
-                                        "mIoU hole": metrics.iou_from_confusion(cms[k]["hole"])}
+            image_cm = cms[k]["image"]
+            rows[f"{what}, {label}"] = {
+                "images": len(group),
+                "mIoU image": _miou(image_cm),
+                "mIoU hole": _miou(cms[k]["hole"]),
+                "person IoU": _class_iou(cms[k]["person"], 1),
+                "face IoU": None if face is None else _class_iou(image_cm, face)}
         total += len(group)
     notes = ["Mean IoU over the classes present in the truth or the prediction, from one confusion matrix "
              "over each data set; ground truth: viton's CP-VTON+ maps, ccp's hand labels mapped to LIP+neck.",
              "\"P stage I\" is the pipeline's stage I: P parses the canvas at its training size and again "
-             "around the person when the person's size is far from what P was trained on. \"P whole image\" "
-             "runs P once on the whole canvas at the evaluation size (Table II)."]
-    return TaskReport(task="parsing", title="Parsing (P against the ground truth)", columns=PARSING_COLUMNS,
+             "around the person when the person's size is far from what P was trained on (a P trained on crops: "
+             "the canvas, then each hole's crop at the photo's scale). \"P whole image\" "
+             "runs P once on the whole canvas at the evaluation size (Table II).",
+             "person IoU: everything P does not call background against the person in the truth (the "
+             "portraits label only person and background); face IoU: LIP's face class. Blank where the "
+             "truth has none."]
+    notes += [_band_note(b, f"P stage I, {label}") for label, b in bands.items()]
+    return TaskReport(task=task, title="Parsing (P against the ground truth)", columns=PARSING_COLUMNS,
                       rows=rows, images=total, notes=notes,
                       sheet_titles=("input (hole)", "P stage I", "P whole image", "ground truth", "photo"),
                       sheet=sheet)
@@ -933,13 +968,23 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     lpips, lpips_notes = None, []  # loaded once for every completion task
-    if not args.no_lpips and any(t != "parsing" for t in args.task):
+    if not args.no_lpips and any(t not in ("parsing", WILD_PARSING_TASK) for t in args.task):
         lpips = _load_lpips("auto", str(device), lpips_notes)
     sections = ["# Portrait Editor validation\n"]
     for task in args.task:
         if task == "parsing":
             report = evaluate_parsing(completer, data_root=args.data_root, limit=args.limit,
                                       sheet_rows=args.sheet_rows, progress=progress)
+        elif task == WILD_PARSING_TASK:
+            from .sources import sources_root
+
+            groups = wild_parsing_cases(sources_root(), args.limit)
+            if not groups:
+                print(f"{task}: no photos under the sources folder ($PORTRAIT_EDITOR_SOURCES, ../sources); "
+                      "skipped", file=sys.stderr)
+                continue
+            report = evaluate_parsing(completer, cases=groups, sheet_rows=args.sheet_rows, progress=progress,
+                                      task=task)
         elif task == "detail":
             report = evaluate_detail(completer, limit=args.limit, lpips=lpips, sheet_rows=args.sheet_rows,
                                      progress=progress)

@@ -50,21 +50,35 @@ def _mask_bhw(mask: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.
 
 
 def weighted_parsing_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                          alpha: float = 9.0, ignore_index: int = 255) -> torch.Tensor:
+                          alpha: float = 9.0, ignore_index: int = 255,
+                          person: torch.Tensor | None = None, background: int = 0) -> torch.Tensor:
     """Eq. 2: per-pixel softmax cross-entropy weighted ``alpha * m + 1``, averaged over pixels.
 
     Hole pixels count ``alpha + 1`` times, because only the parsing inside the hole guides G.
     ``logits`` ``B x C x H x W``; ``target`` ``B x H x W`` ids (``ignore_index`` = unlabelled).
     The average is over labelled pixels (eq. 2's ``W x H`` when all are labelled), so with
     ``alpha = 0`` this is exactly ``F.cross_entropy(logits, target, ignore_index=...)``.
+
+    Partial labels: where ``person`` (``B x H x W``, optional) is set but the target is
+    ``ignore_index`` (a source that marks the person but not its parts, as the Flickr
+    portraits), the pixel is known to be *some* body part: its term is ``-log(1 - p_background)``,
+    the cross-entropy of the two-way split person / ``background``, and it counts as labelled.
     """
     if logits.ndim != 4 or target.shape != (logits.shape[0], *logits.shape[2:]):
         raise ValueError(f"logits B x C x H x W and target B x H x W must match, got "
                          f"{tuple(logits.shape)} and {tuple(target.shape)}")
     weight = alpha * _mask_bhw(mask, target.shape) + 1
-    ce = F.cross_entropy(logits.float(), target.long(), ignore_index=ignore_index, reduction="none")
-    labelled = (target != ignore_index).float()
-    return (ce * weight).sum() / labelled.sum().clamp_min(1)
+    logits = logits.float()
+    ce = F.cross_entropy(logits, target.long(), ignore_index=ignore_index, reduction="none")
+    labelled = target != ignore_index
+    if person is not None:
+        partial = (~labelled) & (_mask_bhw(person, target.shape) > 0)
+        if partial.any():
+            others = torch.cat([logits[:, :background], logits[:, background + 1:]], 1)
+            not_background = torch.logsumexp(logits, 1) - torch.logsumexp(others, 1)  # -log(1 - p_bg)
+            ce = torch.where(partial, not_background, ce)
+            labelled = labelled | partial
+    return (ce * weight).sum() / labelled.float().sum().clamp_min(1)
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:

@@ -277,12 +277,25 @@ def face_masks(validation: bool = False) -> FaceHole:
     return FaceHole(fallback=RandomRectangles((32, 32)))
 
 
+def _bands_on_every_side(bottom: float) -> MaskMix:
+    """A band along any side of the crop; ``bottom`` of them at the bottom, the rest shared."""
+    side = (1.0 - bottom) / 3
+    return MaskMix((ExtrapolationBand("bottom", (0.1, 0.35)), ExtrapolationBand("top", (0.05, 0.2)),
+                    ExtrapolationBand("left", (0.05, 0.25)), ExtrapolationBand("right", (0.05, 0.25))),
+                   (bottom, side, side, side))
+
+
 def wild_masks(validation: bool = False) -> MaskMix:
     """G in the wild removes objects and grows borders with one network (as LaMa): occlusion
     holes, and in a quarter of the crops a band along any side (the bottom most often)."""
     if validation:
         return MaskMix((occlusion_masks(True), extrapolation_masks(True)), (0.75, 0.25))
-    bands = MaskMix((ExtrapolationBand("bottom", (0.1, 0.35)), ExtrapolationBand("top", (0.05, 0.2)),
-                     ExtrapolationBand("left", (0.05, 0.25)), ExtrapolationBand("right", (0.05, 0.25))),
-                    (0.4, 0.2, 0.2, 0.2))
-    return MaskMix((occlusion_masks(False), bands), (0.75, 0.25))
+    return MaskMix((occlusion_masks(False), _bands_on_every_side(0.4)), (0.75, 0.25))
+
+
+def wild_parsing_masks(validation: bool = False) -> MaskMix:
+    """P in the wild: occluders, and in 40% of the crops a band along any side, the bottom most
+    often (legs and shoes below a dragged border are what the structure is most needed for)."""
+    if validation:
+        return MaskMix((occlusion_masks(True), extrapolation_masks(True)), (0.6, 0.4))
+    return MaskMix((occlusion_masks(False), _bands_on_every_side(0.55)), (0.6, 0.4))

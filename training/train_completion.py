@@ -136,22 +136,10 @@ def make_config(name: str, overrides: list[str]) -> CompletionTrainConfig:
 
 
 def build_data(cfg: CompletionTrainConfig, split: str):
-    from .datasets import completion_samples
+    from .wild_data import training_samples
 
     kind = cfg.masks or ("extrapolation" if cfg.variant == "extrapolation" else "occlusion")
-    if cfg.framing == "crop":
-        from .sources import sources_root
-        from .wild_data import mixture_samples
-
-        if len(cfg.data_weights) != len(cfg.data):
-            raise SystemExit(f"data_weights needs one weight per data source ({len(cfg.data)})")
-        return mixture_samples(dict(zip(cfg.data, cfg.data_weights, strict=True)), cfg.data_root,
-                               cfg.sources_root or sources_root(), split=split, size=cfg.size, masks=kind,
-                               val_fraction=cfg.val_fraction, seed=cfg.seed, zoom_range=tuple(cfg.zoom_range))
-    if cfg.framing != "fit":
-        raise SystemExit(f"unknown framing {cfg.framing!r}; known: fit, crop")
-    return completion_samples(cfg.data, cfg.data_root, split=split, size=cfg.size, masks=kind,
-                              val_fraction=cfg.val_fraction, seed=cfg.seed, scale_range=cfg.scale_range)
+    return training_samples(cfg, split, kind)
 
 
 def _load_vgg(cfg: CompletionTrainConfig):

@@ -11,6 +11,10 @@ adds a residual there; with ``parsing_from`` G and F see P's parsing, as in the 
 the perceptual loss (the paper's lambda = 10) plus a face discriminator on the 64 x 64 crop
 with its parsing; the CPU config adds an L1 term, as for G.
 
+``--config cpu-lite-closeup`` trains F for faces at their size (issue 13): the CelebAMask-HQ
+close-ups in crops at random zoom (``training.wild_data``), faces of 100-250 px in a 256 px photo,
+a 128 x 128 window; G and P trained on crops ("crop" framing) work at the photo's size.
+
 Stop it at any time (Ctrl-C / SIGTERM): it writes ``last.pt`` and resumes from there when run
 again with the same ``--run-dir``.
 """
@@ -57,6 +61,11 @@ class FaceTrainConfig:
     init_from: str | None = None  # a weights folder whose F to start from (e.g. the shipped one)
     data: tuple[str, ...] = ("viton",)
     data_root: str = DATA_ROOT
+    # "fit": whole VITON photos; "crop": crops at random zoom of ``data`` (training.wild_data)
+    framing: str = "fit"
+    data_weights: tuple[float, ...] = ()
+    zoom_range: tuple[float, float] = (0.25, 1.0)
+    sources_root: str = ""
     size: tuple[int, int] = (256, 192)  # H, W of the photos; G sees them at its own training size
     crop: int = 64  # F's window side (the paper's 64 x 64)
     hole_edges: tuple[float, ...] = (32.0, 56.0)  # face hole sides at 256 px (the paper: 32)
@@ -88,6 +97,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"preset": "paper", "size": (256, 256), "batch": 1},
     # This CPU: batches of 16 crops, the L1 term and weights scaled like G's cpu-lite.
     "cpu-lite": {"batch": 16, "lr": 5e-4, "lambda_p": 0.2, "lambda_l1": 1.0, "lambda_adv": 0.05, "d_width": 32},
+    # Faces at their size: close-ups, a 128 px window (F's crop_size says so to the editor).
+    "cpu-lite-closeup": {"batch": 8, "lr": 2e-4, "lambda_p": 0.2, "lambda_l1": 1.0, "lambda_adv": 0.05,
+                         "d_width": 32, "size": (256, 256), "crop": 128, "model": {"crop_size": 128},
+                         "framing": "crop", "data": ("celebamask",), "data_weights": (1.0,),
+                         "zoom_range": (0.6, 1.0), "eval_every": 250, "eval_images": 32, "checkpoint_every": 100},
     "tiny": {"preset": "tiny", "size": (64, 48), "crop": 32, "batch": 2, "steps": 4, "lambda_p": 0.0,
              "lambda_l1": 1.0, "min_face_hole": 1, "d_width": 8, "log_every": 1, "checkpoint_every": 2,
              "eval_every": 2, "eval_images": 4, "precision": "fp32"},
@@ -99,32 +113,33 @@ def make_config(name: str, overrides: list[str]) -> FaceTrainConfig:
 
 
 def build_data(cfg: FaceTrainConfig, split: str):
-    from .datasets import completion_samples
+    from .wild_data import training_samples
 
-    data = completion_samples(cfg.data, cfg.data_root, split=split, size=cfg.size, masks="face",
-                              val_fraction=cfg.val_fraction, seed=cfg.seed)
+    data = training_samples(cfg, split, "face")
     fallback = RandomRectangles((32, 32))
     data.masks = MaskMix(tuple(FaceHole(edge=e, fallback=fallback) for e in cfg.hole_edges))
     return data
 
 
-def load_frozen(folder: str | Path, role: str, device: torch.device) -> tuple[torch.nn.Module, tuple[int, int]]:
+def load_frozen(folder: str | Path, role: str, device: torch.device) -> tuple[torch.nn.Module, tuple[int, int] | None]:
     """The ``role`` network (``completion`` for G, ``parsing`` for P) from a weights folder,
-    frozen, with the (H, W) it was trained at."""
-    from portrait_editor.pipeline.weights import load_network, trained_size
+    frozen, with the (H, W) it was trained at; None for a network trained on crops at random
+    zoom, which works on the photo at its own size."""
+    from portrait_editor.pipeline.weights import load_network, trained_framing, trained_size
 
     net, info = load_network(Path(folder), role)
     for q in net.parameters():
         q.requires_grad_(False)
-    return net.eval().to(device), trained_size(info)
+    return net.eval().to(device), None if trained_framing(info) == "crop" else trained_size(info)
 
 
 @torch.no_grad()
-def parse_with_hole(p: torch.nn.Module, p_size: tuple[int, int], image: torch.Tensor, mask: torch.Tensor,
+def parse_with_hole(p: torch.nn.Module, p_size: tuple[int, int] | None, image: torch.Tensor, mask: torch.Tensor,
                     fill: torch.Tensor) -> torch.Tensor:
     """P's labels (B x H x W) for photos with their hole, as the editor's stage I makes them: the
-    photo fitted to P's size, the hole filled (a view pixel is hole when any pixel under it is),
-    the logits enlarged bilinearly to the photo's size before the argmax."""
+    photo fitted to P's size (``None``: as it is), the hole filled (a view pixel is hole when any
+    pixel under it is), the logits enlarged bilinearly to the photo's size before the argmax."""
+    p_size = p_size or tuple(image.shape[-2:])
     small = F.interpolate(image, size=p_size, mode="area")
     m = (F.interpolate(mask, size=p_size, mode="area") > 0).float()
     logits = p(small * (1 - m) + fill * m, m).p.float()
@@ -132,10 +147,11 @@ def parse_with_hole(p: torch.nn.Module, p_size: tuple[int, int], image: torch.Te
 
 
 @torch.no_grad()
-def face_crops(g: torch.nn.Module, g_size: tuple[int, int], batch: dict[str, torch.Tensor], fill: torch.Tensor,
+def face_crops(g: torch.nn.Module, g_size: tuple[int, int] | None, batch: dict[str, torch.Tensor], fill: torch.Tensor,
                face_id: int, crop: int, min_face_hole: int, device: torch.device, precision: str,
-               p: tuple[torch.nn.Module, tuple[int, int]] | None = None) -> dict[str, torch.Tensor] | None:
-    """G's fill, at G's scale and scaled back, then each photo's face window at ``crop`` px:
+               p: tuple[torch.nn.Module, tuple[int, int] | None] | None = None) -> dict[str, torch.Tensor] | None:
+    """G's fill, at G's scale (``g_size``; None: the photo's) and scaled back, then each photo's
+    face window at ``crop`` px:
     ``input`` (G's result), ``target``, ``mask``, ``parsing``. Photos whose hole covers fewer
     than ``min_face_hole`` face pixels are dropped; None when none is left. With ``p`` (P and
     its training size) G and F get P's parsing of the photo with its hole, and the window follows
@@ -152,6 +168,7 @@ def face_crops(g: torch.nn.Module, g_size: tuple[int, int], batch: dict[str, tor
         guessed = parsing == face_id
         found = guessed.flatten(1).sum(1) >= min_face_hole
         face = torch.where(found[:, None, None], guessed, face)
+    g_size = g_size or tuple(gt.shape[-2:])
     small = F.interpolate(gt, size=g_size, mode="area")
     m_small = (F.interpolate(mask, size=g_size, mode="area") > 0).float()
     p_small = F.interpolate(parsing[:, None].float(), size=g_size, mode="nearest")[:, 0].long()

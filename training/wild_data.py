@@ -35,6 +35,7 @@ from .datasets import (
     _stems,
     _to_tensor_image,
     flip_sample,
+    heatmaps_from_keypoints,
     make_split,
 )
 
@@ -260,7 +261,8 @@ class MixtureSamples(torch.utils.data.Dataset):
     """Training or validation tensors drawn from several sources, framed by :func:`random_crop`.
 
     Items are as :class:`training.datasets.TrainingSamples` gives them (``image``, ``input``,
-    ``mask``, ``parsing``, ``keypoints``, ``name``). Training items pick their source by
+    ``mask``, ``parsing``, ``keypoints``, ``heatmaps`` when ``heatmap_stride``, ``name``), plus
+    ``person`` (where the photo shows a person, also where its parts are not labelled). Training items pick their source by
     ``weights`` and a random photo of it, seeded by (seed, epoch, index); ``len()`` is
     ``epoch_size``. Validation items are a fixed, interleaved list of each source's validation
     photos with fixed crops and holes."""
@@ -268,7 +270,7 @@ class MixtureSamples(torch.utils.data.Dataset):
     def __init__(self, readers: dict[str, PersonReader], names: dict[str, list[str]], weights: dict[str, float],
                  masks: _masks.MaskGenerator, rng_seed: int, out_size: tuple[int, int], *, train: bool = True,
                  epoch_size: int = 4000, hole_fill: Sequence[float] = (0.5, 0.5, 0.5),
-                 zoom_range: tuple[float, float] = (0.25, 1.0)) -> None:
+                 zoom_range: tuple[float, float] = (0.25, 1.0), heatmap_stride: int = 0) -> None:
         self.readers, self.names, self.masks = readers, names, masks
         self.keys = [k for k in weights if weights[k] > 0]
         for key in self.keys if train else ():
@@ -281,6 +283,7 @@ class MixtureSamples(torch.utils.data.Dataset):
         self.p = p / p.sum()
         self.rng_seed, self.size, self.train = rng_seed, tuple(out_size), train
         self.zoom_range = zoom_range
+        self.heatmap_stride = heatmap_stride
         self.hole_fill = tuple(float(c) for c in hole_fill)
         self.epoch = 0
         self.epoch_size = epoch_size
@@ -320,9 +323,14 @@ class MixtureSamples(torch.utils.data.Dataset):
         image = _to_tensor_image(sample["image"])
         mask = torch.from_numpy(hole)[None].float()
         fill = torch.tensor(self.hole_fill, dtype=torch.float32).view(3, 1, 1) * 2 - 1
-        return {"image": image, "input": image * (1 - mask) + fill * mask, "mask": mask,
-                "parsing": torch.from_numpy(sample["parsing"].astype(np.int64)),
-                "keypoints": torch.from_numpy(sample["keypoints"]), "name": sample["name"]}
+        out = {"image": image, "input": image * (1 - mask) + fill * mask, "mask": mask,
+               "parsing": torch.from_numpy(sample["parsing"].astype(np.int64)),
+               "person": torch.from_numpy(person_mask(sample)),
+               "keypoints": torch.from_numpy(sample["keypoints"]), "name": sample["name"]}
+        if self.heatmap_stride:
+            out["heatmaps"] = torch.from_numpy(heatmaps_from_keypoints(sample["keypoints"], self.size,
+                                                                       self.heatmap_stride))
+        return out
 
 
 def round_robin(groups: Sequence[Sequence[Any]]) -> list[Any]:
@@ -341,7 +349,7 @@ def _interleave(names: dict[str, list[str]]) -> list[tuple[str, str]]:
 def mixture_samples(weights: dict[str, float], data_root: str | Path, sources_root: str | Path, *, split: str,
                     size: tuple[int, int], masks: str, val_fraction: float = 0.05, seed: int = 0,
                     hole_fill: Sequence[float] = (0.5, 0.5, 0.5), zoom_range: tuple[float, float] = (0.25, 1.0),
-                    epoch_size: int = 4000) -> MixtureSamples:
+                    epoch_size: int = 4000, heatmap_stride: int = 0) -> MixtureSamples:
     """The training or validation mixture of the named sources (``composite`` pastes the people
     of ``COMPOSITE_PEOPLE`` that are in ``weights`` onto the scenes)."""
     from .datasets import MASKS
@@ -356,4 +364,27 @@ def mixture_samples(weights: dict[str, float], data_root: str | Path, sources_ro
         names[key] = val if split != "train" else train
     validation = split != "train"
     return MixtureSamples(readers, names, weights, MASKS[masks](validation), seed, size, train=not validation,
-                          epoch_size=epoch_size, hole_fill=hole_fill, zoom_range=zoom_range)
+                          epoch_size=epoch_size, hole_fill=hole_fill, zoom_range=zoom_range,
+                          heatmap_stride=heatmap_stride)
+
+
+def training_samples(cfg: Any, split: str, masks: str, heatmap_stride: int = 0) -> torch.utils.data.Dataset:
+    """The data set a training config asks for: whole VITON/CCP photos fitted to ``cfg.size``
+    (``framing="fit"``) or the wild mixture of ``cfg.data`` with ``cfg.data_weights`` in crops at
+    random zoom (``framing="crop"``). Shared by the training scripts of P and G."""
+    from .datasets import completion_samples
+
+    if cfg.framing == "crop":
+        from .sources import sources_root
+
+        if len(cfg.data_weights) != len(cfg.data):
+            raise SystemExit(f"data_weights needs one weight per data source ({len(cfg.data)})")
+        return mixture_samples(dict(zip(cfg.data, cfg.data_weights, strict=True)), cfg.data_root,
+                               cfg.sources_root or sources_root(), split=split, size=cfg.size, masks=masks,
+                               val_fraction=cfg.val_fraction, seed=cfg.seed, zoom_range=tuple(cfg.zoom_range),
+                               heatmap_stride=heatmap_stride)
+    if cfg.framing != "fit":
+        raise SystemExit(f"unknown framing {cfg.framing!r}; known: fit, crop")
+    return completion_samples(cfg.data, cfg.data_root, split=split, size=cfg.size, masks=masks,
+                              val_fraction=cfg.val_fraction, seed=cfg.seed, heatmap_stride=heatmap_stride,
+                              scale_range=tuple(getattr(cfg, "scale_range", (0.8, 1.2))))

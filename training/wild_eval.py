@@ -7,7 +7,10 @@ sources (``training.wild_data.source_split``), at the photos' own resolution up 
   portraits and the close-ups, and anywhere in the scenes (a passer-by against a wall);
 - ``wild-extrapolation``: 20% cut off the bottom or 8% off the top (alternating) and grown back
   with canvas margins, as the editor does it, on the portraits and the scenes;
-- ``wild-faces``: holes over large faces (the close-ups: faces of 200-350 px).
+- ``wild-faces``: holes over large faces (the close-ups: faces of 200-350 px);
+- ``wild-parsing`` (P only, :func:`wild_parsing_cases`): the close-ups and the portraits with
+  occlusion holes at several framings: the photo, a 2x zoom on the person, and the portraits'
+  people pasted small onto the scenes.
 
 The sources rotate (portraits, close-ups, scenes), so ``limit`` photos of each source are used.
 """
@@ -21,9 +24,12 @@ import cv2
 import numpy as np
 
 from .masks import FaceHole, occlusion_masks
-from .wild_data import WILD_READERS, round_robin, source_split
+from .wild_data import WILD_READERS, composite, round_robin, source_split
 
 WILD_TASKS = ("wild-occlusion", "wild-extrapolation", "wild-faces")
+WILD_PARSING_TASK = "wild-parsing"
+SMALL_PERSON_HEIGHT = (0.25, 0.5)
+"""People pasted onto scenes for the parsing task are this fraction of the scene's height."""
 WILD_MAX_SIDE = 1024
 WILD_SOURCES = {"wild-occlusion": ("portraits", "celebamask", "scenes"),
                 "wild-extrapolation": ("portraits", "scenes"),
@@ -110,3 +116,54 @@ def has_labels(task: str) -> bool:
     have only person vs background)."""
     return task == "wild-faces"
 
+
+
+def wild_parsing_cases(sources_root: str | Path, limit: int | None = None,
+                       max_side: int = WILD_MAX_SIDE) -> dict[str, list[Any]]:
+    """P's validation groups at several framings (row label -> cases), from the occlusion cases
+    of the close-ups and the portraits: each photo as it is, the same photo cropped to half its
+    size around the person (a 2x zoom, a new hole), and each portrait's person pasted onto a
+    validation scene at a quarter to half its height. Empty groups are left out."""
+    from .evaluate import Case, hole_rng
+
+    base = wild_cases("wild-occlusion", sources_root, limit, max_side)
+    masks = occlusion_masks(validation=True)
+    groups: dict[str, list[Any]] = {}
+    names = {"celebamask": "close-ups", "portraits": "portraits"}
+    for i, case in enumerate(base):
+        if case.dataset not in names:
+            continue
+        groups.setdefault(f"{names[case.dataset]}, photo", []).append(case)
+        zoom = _zoomed(case.target, case.parsing)
+        hole = masks(hole_rng(10_000 + i), zoom[0].shape[:2], zoom[1] != 0, None)
+        groups.setdefault(f"{names[case.dataset]}, 2x zoom", []).append(
+            Case(name=case.name + " (2x)", dataset=case.dataset, image=zoom[0], mask=hole, margins=case.margins,
+                 canvas=zoom[0], hole=hole, target=zoom[0], parsing=zoom[1]))
+    scenes_dir = Path(sources_root) / "scenes"
+    portraits = [c for c in base if c.dataset == "portraits"]
+    if scenes_dir.is_dir() and portraits:
+        reader = WILD_READERS["scenes"](scenes_dir)
+        scene_names = source_split("scenes", reader, 0.05)[1]
+        for i, case in enumerate(portraits):
+            rng = hole_rng(20_000 + i)
+            scene = reader.load(scene_names[int(rng.integers(len(scene_names)))])
+            person = {"image": case.target, "parsing": case.parsing, "person": case.parsing != 0,
+                      "name": case.name}
+            pasted = composite(person, scene, rng, SMALL_PERSON_HEIGHT)
+            photo, parsing, body = _fit(pasted["image"], pasted["parsing"], pasted["parsing"] != 0, max_side)
+            hole = masks(rng, photo.shape[:2], body, None)
+            groups.setdefault("portraits small on scenes", []).append(
+                Case(name=pasted["name"], dataset="composite", image=photo, mask=hole, margins=case.margins,
+                     canvas=photo, hole=hole, target=photo, parsing=parsing))
+    return groups
+
+
+def _zoomed(photo: np.ndarray, parsing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half the photo's height and width around the person's centre (the middle without one)."""
+    h, w = parsing.shape
+    ys, xs = np.nonzero(parsing != 0)
+    cy, cx = (ys.mean(), xs.mean()) if len(ys) else (h / 2, w / 2)
+    ch, cw = h // 2, w // 2
+    y = int(np.clip(round(cy - ch / 2), 0, h - ch))
+    x = int(np.clip(round(cx - cw / 2), 0, w - cw))
+    return photo[y:y + ch, x:x + cw].copy(), parsing[y:y + ch, x:x + cw].copy()

@@ -6,7 +6,9 @@ Stage I therefore parses a view of the whole canvas scaled to P's training size,
 person in it and, when the person is much smaller or larger than P expects, parses again a view
 around the person at P's scale. Each hole (connected, with nearby holes merged) is then handled
 on a crop around it, scaled so the person has the size G was trained on; the result is scaled
-back and blended into the full-resolution photo, which is never shrunk as a whole. Stages run
+back and blended into the full-resolution photo, which is never shrunk as a whole. Networks
+trained on crops at random zoom ("crop" framing in their weights' metadata) need no person
+size: each hole's crop is worked on at the photo's own scale, shrunk only to fit. Stages run
 over all regions before the next stage starts, so progress is reported per stage and a
 cancellation request is honoured at every stage boundary.
 """
@@ -48,6 +50,9 @@ _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P e
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
 # in on that makes it miss more)
 _MAX_VIEW_SIDE = 1024  # a parsing view is never larger than this
+CROP_BORDER_MIN_CONFIDENCE = 0.0
+"""For a P trained on crops with bands cut from every side ("crop" framing), its labels beyond
+the photo's border are kept from this softmax probability up (the body prior fills the rest)."""
 
 
 @dataclass
@@ -161,6 +166,8 @@ class Completer:
             resolved = training_config(bundle.metadata.get("extrapolation", {}))
             if float(resolved.get("unknown_in_hole", 0) or 0) > 0:
                 self.border_min_confidence = BORDER_MIN_CONFIDENCE
+        if bundle.trained_framing("parsing") == "crop":
+            self.border_min_confidence = CROP_BORDER_MIN_CONFIDENCE
         bundle.to(self.device)
         if self.device.type == "cpu":  # oneDNN's fast path on CPUs
             for net in (bundle.parsing, bundle.completion, bundle.extrapolation, bundle.face):
@@ -204,7 +211,7 @@ class Completer:
         for work in works:
             if view is not None:
                 gate = self.border_min_confidence if work.region.outward else 0.0
-                work.parsing = view.sample(work.region, work.hole, gate)
+                work.parsing = self._region_view(image, hole, work.region, view).sample(work.region, work.hole, gate)
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
@@ -325,9 +332,18 @@ class Completer:
                    report: Callable[[float], None]) -> tuple[_ParseView, float | None]:
         """Parse the whole canvas at P's training size; when the person found there is far from
         the size P expects, parse again a view around the person at P's scale. Returns the view
-        and the person's height in canvas px (None: no person found)."""
+        and the person's height in canvas px (None: no person found).
+
+        A P trained on crops at random zoom ("crop" framing) has no size to expect: it parses the
+        whole canvas shrunk to ``CROP_WORK_FACTOR`` x its training side (never enlarged), and
+        each hole's own crop again at that crop's scale (:meth:`_region_view`)."""
         canvas = hole.shape
         trained = self.bundle.trained_size("parsing")
+        if self.bundle.trained_framing("parsing") == "crop":
+            scale = min(1.0, CROP_WORK_FACTOR * max(trained) / max(canvas))
+            view = self._parse_view(image, hole, Box(0, 0, *canvas), scale)
+            found = person_box(view.labels())
+            return view, None if found is None else found.height / view.scale_y
         view = self._parse_view(image, hole, Box(0, 0, *canvas), _view_scale(canvas, trained))
         report(0.5)
         found = person_box(view.labels())
@@ -348,6 +364,14 @@ class Completer:
         again = person_box(closer.labels())
         # P misses parts more often than it invents them: keep the taller measurement.
         return closer, max(height, 0.0 if again is None else again.height / closer.scale_y)
+
+    def _region_view(self, image: np.ndarray, hole: np.ndarray, region: Region, view: _ParseView) -> _ParseView:
+        """The view a region's labels come from: the whole-canvas ``view``, or for a P trained
+        on crops at random zoom, the region's own crop parsed at its working scale when that is
+        much finer than the whole view (a 12 MP photo's canvas view is too coarse for a hand)."""
+        if self.bundle.trained_framing("parsing") != "crop" or region.scale < _REPARSE_RATIO * view.scale_y:
+            return view
+        return self._parse_view(image, hole, region.crop, region.scale)
 
     @torch.inference_mode()
     def _parse_view(self, image: np.ndarray, hole: np.ndarray, box: Box, scale: float) -> _ParseView:

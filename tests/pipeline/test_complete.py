@@ -8,6 +8,7 @@ import torch
 
 from portrait_editor.labels import UNKNOWN
 from portrait_editor.pipeline import Cancelled, Completer, CompletionRequest, Margins
+from portrait_editor.pipeline.regions import Box, from_work
 
 BAND = 3 + 4 + 1  # blend dilation + feathering (+1 for resampling at the edge)
 
@@ -290,6 +291,33 @@ def test_a_g_trained_on_crops_works_at_the_photos_scale(tiny_bundle, monkeypatch
     assert region.scale == pytest.approx(CROP_WORK_FACTOR * 96 / 300, rel=0.05)
     monkeypatch.setitem(tiny_bundle.metadata, "completion", {"training": {"resolved": {"framing": "odd"}}})
     assert tiny_bundle.trained_framing("completion") == "fit"
+
+
+def test_a_p_trained_on_crops_parses_the_canvas_and_then_each_holes_crop(tiny_bundle, monkeypatch):
+    """A P trained on crops at random zoom: one view of the whole canvas shrunk to twice its
+    training side, then each hole's crop again at the crop's own (finer) scale, whose labels are
+    the ones written into the map there; its labels beyond the border are kept."""
+    from portrait_editor.pipeline.complete import CROP_BORDER_MIN_CONFIDENCE, CROP_WORK_FACTOR
+
+    crop_trained = {"training": {"resolved": {"framing": "crop", "size": [96, 96]}}}
+    monkeypatch.setitem(tiny_bundle.metadata, "parsing", crop_trained)
+    monkeypatch.setitem(tiny_bundle.metadata, "completion", crop_trained)
+    completer = Completer(tiny_bundle)
+    assert completer.border_min_confidence == CROP_BORDER_MIN_CONFIDENCE
+    views = []
+    parse_view = completer._parse_view
+    monkeypatch.setattr(completer, "_parse_view", lambda *a: views.append(parse_view(*a)) or views[-1])
+    image = np.random.default_rng(0).integers(0, 255, (900, 600, 3), dtype=np.uint8)
+    hole = _box_mask((900, 600), (300, 250, 340, 290))
+    result = completer.run(CompletionRequest(image=image, mask=hole))
+    (region,) = result.regions
+    assert len(views) == 2
+    whole, local = views
+    assert whole.box == Box(0, 0, 900, 600)
+    assert whole.scale_y == pytest.approx(CROP_WORK_FACTOR * 96 / 900, rel=0.05)
+    assert local.box == region.crop and local.scale_y == pytest.approx(region.scale, rel=0.05)
+    assert np.array_equal(result.parsing[region.crop_slices()],
+                          from_work(local.sample(region), region, nearest=True))
 
 
 def test_shoes_are_drawn_into_a_bottom_margin_by_the_body_prior(tiny_bundle, monkeypatch):

@@ -146,9 +146,11 @@ def test_evaluate_parsing(tiny_weights):
     assert any("viton" in name for name in report.rows) and any("ccp" in name for name in report.rows)
     for values in report.rows.values():
         assert values["images"] == 2
-        for column in ("mIoU image", "mIoU hole"):
-            assert 0.0 <= values[column] <= 1.0
+        for column in ("mIoU image", "mIoU hole", "person IoU", "face IoU"):
+            assert values[column] is None or 0.0 <= values[column] <= 1.0
+        assert values["person IoU"] is not None  # both sets show people
     assert len(report.sheet) == 2
+    assert any(n.startswith("Bottom bands (1), P stage I, ccp") for n in report.notes)  # ccp's first band
 
 
 @needs_data

@@ -106,6 +106,22 @@ def test_weighted_parsing_loss_is_plain_ce_when_alpha_zero():
     assert torch.allclose(got, F.cross_entropy(logits, target, ignore_index=UNKNOWN), atol=1e-6)
 
 
+def test_weighted_parsing_loss_takes_a_person_without_parts_as_not_background():
+    """Partial labels (the portraits mark the person, not its parts): an unlabelled pixel inside
+    ``person`` costs -log(1 - p_background); outside ``person`` it is ignored as before."""
+    logits = torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1).repeat(1, 1, 1, 2)
+    target = torch.tensor([[[UNKNOWN, UNKNOWN]]])
+    person = torch.tensor([[[1, 0]]])
+    got = weighted_parsing_loss(logits, target, torch.zeros(1, 1, 1, 2), alpha=9.0, person=person)
+    p_background = torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0)[0]
+    assert torch.allclose(got, -torch.log(1 - p_background), atol=1e-6)  # one labelled pixel, not two
+    assert weighted_parsing_loss(logits, target, torch.zeros(1, 1, 1, 2), person=torch.zeros(1, 1, 2)) == 0
+    # a labelled pixel keeps its full cross-entropy, person or not
+    labelled = torch.tensor([[[2, 2]]])
+    assert torch.allclose(weighted_parsing_loss(logits, labelled, torch.zeros(1, 1, 1, 2), person=person),
+                          F.cross_entropy(logits, labelled))
+
+
 def test_weighted_parsing_loss_weighs_hole_pixels_alpha_plus_one():
     # all pixels predicted perfectly except one: its loss counts 10x when it is in the hole
     logits = torch.full((1, 3, 4, 4), -20.0)

@@ -156,6 +156,39 @@ def test_mixture_draws_every_source_and_is_deterministic(sources, tmp_path):
                           masks="occlusion")
 
 
+def test_mixture_items_mark_the_person_and_carry_pose_targets(sources, tmp_path):
+    """P's training items: ``person`` where the photo shows a person (a portrait's person too,
+    whose parts are unknown) and heatmaps at P's stride (zeros: these sources have no pose)."""
+    train = W.mixture_samples({"portraits": 1.0}, tmp_path / "no-shared-data", sources, split="train",
+                              size=(48, 48), masks="wild-parsing", epoch_size=8, heatmap_stride=8)
+    for i in range(8):
+        item = train[i]
+        unknown = item["parsing"] == UNKNOWN
+        assert item["person"].dtype == torch.bool and torch.equal(item["person"], unknown)
+        assert item["heatmaps"].shape == (18, 6, 6) and item["heatmaps"].abs().sum() == 0
+    assert any(train[i]["person"].any() for i in range(8))
+
+
+def test_parsing_training_on_crops_of_the_sources(sources, tmp_path):
+    """train_parsing with framing=crop on the sources' layout: runs with the partial-label loss,
+    validates person IoU, and its weights say how they were framed."""
+    import json
+    import sys
+
+    from portrait_editor.pipeline.weights import trained_framing
+
+    run = tmp_path / "run"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "training.train_parsing", "--config", "tiny", "--run-dir",
+                           str(run), "--set", "steps=2", "framing=crop", "data=('celebamask','portraits','composite')",
+                           "data_weights=(1,1,1)", "masks=wild-parsing", f"sources_root={sources}"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "val_person_iou" in proc.stdout + proc.stderr
+    info = json.loads((run / "last" / "parsing.json").read_text())
+    assert trained_framing(info) == "crop" and info["training"]["steps"] == 2
+
+
 def test_training_masks_go_on_the_person_in_crops(sources):
     reader = W.PortraitsDataset(sources / "portraits")
     rng = np.random.default_rng(0)
@@ -176,6 +209,27 @@ def test_wild_cases_cover_the_tasks(sources, monkeypatch):
     faces = wild_cases("wild-faces", sources, limit=3)
     assert faces and all((c.hole & (c.parsing == L("face"))).any() for c in faces)
     assert wild_cases("wild-occlusion", sources.parent / "nothing") == []
+
+
+def test_wild_parsing_cases_frame_the_people_three_ways(sources, tiny_weights):
+    """P's wild task: close-ups and portraits as they are and zoomed 2x on the person, and the
+    portraits' people pasted small onto scenes; the report scores person and face IoU."""
+    from training.evaluate import evaluate_parsing
+    from training.wild_eval import wild_parsing_cases
+
+    groups = wild_parsing_cases(sources, limit=2)
+    assert set(groups) == {"close-ups, photo", "close-ups, 2x zoom", "portraits, photo", "portraits, 2x zoom",
+                           "portraits small on scenes"}
+    for photo, zoom in zip(groups["portraits, photo"], groups["portraits, 2x zoom"], strict=True):
+        assert zoom.target.shape[0] == photo.target.shape[0] // 2 and zoom.hole.any()
+        assert (zoom.parsing == UNKNOWN).mean() > (photo.parsing == UNKNOWN).mean()  # closer on the person
+    for case in groups["portraits small on scenes"]:
+        height = np.nonzero((case.parsing != 0).any(1))[0]
+        assert 0 < len(height) <= 0.5 * case.parsing.shape[0] + 1 and case.hole.any()
+    report = evaluate_parsing(tiny_weights, cases=groups, sheet_rows=0, task="wild-parsing")
+    assert report.task == "wild-parsing" and len(report.rows) == 10
+    assert report.rows["P stage I, close-ups, photo"]["face IoU"] is not None
+    assert report.rows["P stage I, portraits, photo"]["face IoU"] is None  # no face labels in the truth
 
 
 def test_extraction_takes_the_listed_folder_of_a_commit(tmp_path):
