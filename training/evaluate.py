@@ -593,7 +593,9 @@ def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: 
              "person IoU: everything P does not call background against the person in the truth (the "
              "portraits label only person and background); face IoU: LIP's face class. Blank where the "
              "truth has none."]
-    notes += [_band_note(b, f"P stage I, {label}") for label, b in bands.items()]
+    notes += [_band_note(b, f"P stage I, {label}, P's own labels (no confidence gate, so the body prior "
+                            "adds nothing; benchmarks/body_prior.py scores the pipeline's map)")
+              for label, b in bands.items()]
     return TaskReport(task=task, title="Parsing (P against the ground truth)", columns=PARSING_COLUMNS,
                       rows=rows, images=total, notes=notes,
                       sheet_titles=("input (hole)", "P stage I", "P whole image", "ground truth", "photo"),

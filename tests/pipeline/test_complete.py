@@ -144,6 +144,24 @@ def test_face_network_runs_only_when_hole_covers_face(tiny_bundle, portrait, mon
     assert calls == [1]
 
 
+def test_face_network_works_at_the_crop_size_it_was_trained_for(tiny_bundle, monkeypatch):
+    """F trained on close-ups at 128 px (``crop_size`` in its config) gets 128 x 128 windows; a
+    smaller window is enlarged to it, a larger one shrunk."""
+    sizes = []
+    original = tiny_bundle.face.forward
+    monkeypatch.setattr(tiny_bundle.face, "forward", lambda x, *a: sizes.append(x.shape[-2:]) or original(x, *a))
+    import dataclasses
+
+    monkeypatch.setattr(tiny_bundle.face, "config", dataclasses.replace(tiny_bundle.face.config, crop_size=48))
+    image = np.random.default_rng(0).integers(0, 255, (400, 300, 3), dtype=np.uint8)
+    for face_box, hole_box in (((100, 100, 140, 140), (110, 110, 130, 130)),
+                               ((60, 40, 300, 260), (120, 100, 200, 180))):
+        parsing = np.zeros((400, 300), np.uint8)
+        parsing[face_box[0]:face_box[2], face_box[1]:face_box[3]] = tiny_bundle.label_set.id("face")
+        Completer(tiny_bundle).run(CompletionRequest(image=image, mask=_box_mask((400, 300), hole_box), parsing=parsing))
+    assert [tuple(s) for s in sizes] == [(48, 48), (48, 48)]
+
+
 @pytest.mark.parametrize("bad", ["empty", "size", "full"])
 def test_bad_requests_raise_clear_errors(tiny_bundle, portrait, bad):
     mask = {"empty": np.zeros(portrait.shape[:2], bool),
