@@ -1,6 +1,6 @@
 """Validation of the deep pipeline against classical inpainting, and of P's parsing (issue 3).
 
-``python -m training.evaluate --weights DIR [--task occlusion|extrapolation|parsing|all]
+``python -m training.evaluate --weights DIR [--task occlusion|extrapolation|parsing|wild-parsing|...|all]
 [--limit N] [--out DIR] [--data-root DIR] [--device cpu]``
 
 Every method sees the same inputs: the fixed validation split (``make_split(names, 0.05,
@@ -18,7 +18,11 @@ seed=0)[1]``, never trained on) and a hole seeded by the image's index in that s
   that folder is absent; the pipeline with and without its detail stage, PyPatchMatch and Telea,
   scored in a window around the hole and by the detail ratio (see :func:`evaluate_detail`);
 - parsing: P's stage-I parsing against the ground truth, mean IoU over the image and inside the
-  hole (Table II), from one confusion matrix per data set.
+  hole (Table II), person and face IoU, from one confusion matrix per data set, and the shoes and
+  legs P labels in the bottom bands;
+- wild-occlusion, wild-extrapolation, wild-faces, wild-parsing: the same on the validation photos
+  of the public sources at their own resolution (``training/wild_eval.py``); wild-parsing frames
+  them three ways (as they are, 2x on the person, the person pasted small onto a scene).
 
 Methods: the deep pipeline (``Completer.run``, P's parsing, blending on, float32), the same with
 the ground-truth parsing (an upper bound: what a perfect stage I would give), OpenCV Telea and
