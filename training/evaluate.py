@@ -528,12 +528,6 @@ def _miou(cm: np.ndarray) -> float | None:
     return metrics.iou_from_confusion(cm) if cm.sum() else None
 
 
-def _class_iou(cm: np.ndarray, k: int) -> float | None:
-    """IoU of class ``k`` from a confusion matrix; None when neither truth nor prediction has it."""
-    union = cm[k].sum() + cm[:, k].sum() - cm[k, k]
-    return None if cm[k].sum() == 0 else float(cm[k, k] / union)
-
-
 def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: int | None = None,
                      cases: dict[str, Sequence[Case]] | None = None, device: str = "cpu", sheet_rows: int = 6,
                      progress: Progress | None = None, task: str = "parsing") -> TaskReport:
@@ -585,8 +579,8 @@ def evaluate_parsing(weights: Any, *, data_root: str | Path = DATA_ROOT, limit: 
                 "images": len(group),
                 "mIoU image": _miou(image_cm),
                 "mIoU hole": _miou(cms[k]["hole"]),
-                "person IoU": _class_iou(cms[k]["person"], 1),
-                "face IoU": None if face is None else _class_iou(image_cm, face)}
+                "person IoU": metrics.class_iou(cms[k]["person"], 1),
+                "face IoU": None if face is None else metrics.class_iou(image_cm, face)}
         total += len(group)
     notes = ["Mean IoU over the classes present in the truth or the prediction, from one confusion matrix "
              "over each data set; ground truth: viton's CP-VTON+ maps, ccp's hand labels mapped to LIP+neck.",

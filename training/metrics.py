@@ -168,6 +168,14 @@ def iou_from_confusion(cm: np.ndarray) -> float:
     return float(np.mean(inter[present] / union[present]))
 
 
+def class_iou(cm: np.ndarray, k: int) -> float | None:
+    """IoU of class ``k`` from a confusion matrix (rows: truth); None when the truth has no
+    pixel of it (an IoU of 0 would blame the prediction for what the data cannot measure)."""
+    if cm[k].sum() == 0:
+        return None
+    return float(cm[k, k] / (cm[k].sum() + cm[:, k].sum() - cm[k, k]))
+
+
 def mean_iou(pred_labels: ArrayLike, true_labels: ArrayLike, num_classes: int,
              region: ArrayLike | None = None) -> float:
     """Mean IoU of one parsing map over the classes present in either map within ``region``

@@ -40,7 +40,7 @@ from .loop import (
     wrap_ddp,
 )
 from .losses import heatmap_loss, weighted_parsing_loss
-from .metrics import confusion_matrix, iou_from_confusion
+from .metrics import class_iou, confusion_matrix, iou_from_confusion
 
 
 @dataclass
@@ -189,17 +189,11 @@ def validate(net, dataset, cfg: ParsingTrainConfig, fill, device) -> dict[str, f
         person_cm += confusion_matrix((pred != 0).astype(np.int64), person.astype(np.int64), 2, known)
     net.train(was_training)
     out = {"miou": iou_from_confusion(cm_all), "miou_hole": iou_from_confusion(cm_hole)}
-    if person_cm[1].sum():
-        out["person_iou"] = _class_iou(person_cm, 1)
     face = LIP_NECK.id("face")
-    if face < n and cm_all[face].sum():
-        out["face_iou"] = _class_iou(cm_all, face)
+    ious = {"person_iou": class_iou(person_cm, 1), "face_iou": class_iou(cm_all, face) if face < n else None}
+    out.update({k: v for k, v in ious.items() if v is not None})
     out["score"] = float(np.mean([out[k] for k in ("miou_hole", "person_iou", "face_iou") if k in out]))
     return out
-
-
-def _class_iou(cm: np.ndarray, k: int) -> float:
-    return float(cm[k, k] / max(1, cm[k].sum() + cm[:, k].sum() - cm[k, k]))
 
 
 def export(net, folder: Path, cfg: ParsingTrainConfig, step: int, val: dict[str, float] | None) -> None:
