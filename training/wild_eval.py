@@ -117,7 +117,6 @@ def has_labels(task: str) -> bool:
     return task == "wild-faces"
 
 
-
 def wild_parsing_cases(sources_root: str | Path, limit: int | None = None,
                        max_side: int = WILD_MAX_SIDE) -> dict[str, list[Any]]:
     """P's validation groups at several framings (row label -> cases), from the occlusion cases
