@@ -728,7 +728,8 @@ class ConcatReader(PersonReader):
 READERS = {"viton": VitonDataset, "ccp": CCPDataset}
 MASKS = {"occlusion": _masks.occlusion_masks, "extrapolation": _masks.extrapolation_masks,
          "parsing": _masks.parsing_masks, "face": _masks.face_masks, "wild": _masks.wild_masks,
-         "wild-parsing": _masks.wild_parsing_masks}
+         "wild-parsing": _masks.wild_parsing_masks, "wild-extrapolation": _masks.wild_extrapolation_masks,
+         "band-parsing": _masks.band_parsing_masks}
 
 
 def _to_tensor_image(image: np.ndarray) -> torch.Tensor:

@@ -293,6 +293,22 @@ def wild_masks(validation: bool = False) -> MaskMix:
     return MaskMix((occlusion_masks(False), _bands_on_every_side(0.4)), (0.75, 0.25))
 
 
+def wild_extrapolation_masks(validation: bool = False) -> MaskMix:
+    """The margins network in the wild: a band along any side of the crop, the bottom in 60%
+    (dragged borders give back feet most often). Validation: as :func:`extrapolation_masks`."""
+    if validation:
+        return extrapolation_masks(True)
+    return _bands_on_every_side(0.6)
+
+
+def band_parsing_masks(validation: bool = False) -> MaskMix:
+    """P for the margins: a band along a side in 70% of the crops (the bottom in 3 of 4: the
+    feet), occluders in the rest so that holes inside the photo are not forgotten."""
+    if validation:
+        return extrapolation_masks(True)
+    return MaskMix((occlusion_masks(False), _bands_on_every_side(0.75)), (0.3, 0.7))
+
+
 def wild_parsing_masks(validation: bool = False) -> MaskMix:
     """P in the wild: occluders, and in 40% of the crops a band along any side, the bottom most
     often (legs and shoes below a dragged border are what the structure is most needed for)."""

@@ -63,6 +63,7 @@ class CompletionTrainConfig:
     perceptual: str = "vgg16"  # "vgg16" (offline default) or "vgg19" (the paper's, needs vgg19_path)
     vgg_path: str | None = None
     init_from: str | None = None  # a weights folder (exported G) to start from, e.g. a previous session's
+    init_role: str = ""  # which G of init_from: "" = the variant's own where the folder has it
     # Chance that a photo's parsing is "unknown" (no guidance) inside its hole: G then learns to
     # complete from the context alone, which the editor's "let the network decide" label and the
     # pipeline's low-confidence labels need (the paper always gives G the full map).
@@ -124,6 +125,18 @@ PRESETS: dict[str, dict[str, Any]] = {
                       "framing": "crop", "unknown_in_hole": 0.3, "masks": "wild",
                       "data": ("viton", "ccp", "celebamask", "portraits", "scenes", "composite"),
                       "data_weights": (0.15, 0.15, 0.15, 0.2, 0.15, 0.2)},
+    # The margins network in the wild: the wild G (init_role=completion: on these bands it beats
+    # the session 3 extrapolation G on every source, CCP included; docs/MODELS.md) fine-tuned on
+    # bands along every side of crops that show most of the photo (the pipeline fits the grown
+    # canvas to this size), CCP's full-length people for the feet and the wild sources for the
+    # rest; labels in the band hidden for half the photos.
+    "cpu-lite-wild-extrapolation": {"size": (256, 176), "batch": 6, "lr": 2e-4, "lambda_l1": 1.0,
+                                    "lambda_p": 0.2, "lambda_g": 0.05, "lambda_l": 0.0, "adv_start": 300,
+                                    "d_width": 32, "variant": "extrapolation", "init_role": "completion",
+                                    "unknown_in_hole": 0.5, "eval_every": 250, "checkpoint_every": 100,
+                                    "framing": "crop", "zoom_range": (0.6, 1.0), "masks": "wild-extrapolation",
+                                    "data": ("ccp", "viton", "portraits", "scenes", "composite"),
+                                    "data_weights": (0.35, 0.1, 0.2, 0.15, 0.2)},
     # For tests: seconds on a CPU.
     "tiny": {"preset": "tiny", "size": (64, 64), "batch": 2, "steps": 4, "lambda_p": 0.0, "lambda_l1": 1.0,
              "d_width": 8, "log_every": 1, "checkpoint_every": 2, "eval_every": 0,
@@ -162,8 +175,8 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
     if cfg.init_from:
         from portrait_editor.pipeline.weights import load_network
 
-        role = "extrapolation" if (Path(cfg.init_from) / "extrapolation.json").exists() and \
-            cfg.variant == "extrapolation" else "completion"
+        role = cfg.init_role or ("extrapolation" if (Path(cfg.init_from) / "extrapolation.json").exists()
+                                 and cfg.variant == "extrapolation" else "completion")
         start_from = load_network(Path(cfg.init_from), role)[0].float()
         load_adapted(generator, start_from)
     generator = generator.to(device)

@@ -88,6 +88,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                       "masks": "wild-parsing", "eval_every": 250, "eval_images": 60, "checkpoint_every": 100,
                       "data": ("viton", "ccp", "celebamask", "portraits", "scenes", "composite"),
                       "data_weights": (0.12, 0.25, 0.18, 0.18, 0.07, 0.2)},
+    # Structure beyond the border (issue 13): the wild P fine-tuned on bands, most of them at
+    # the bottom of CCP's full-length people seen whole (zoom 0.5-1), so that it draws the legs
+    # and shoes below a dragged border; the other sources keep it working at every framing.
+    "cpu-lite-bands": {"size": (256, 192), "batch": 8, "optimizer": "adam", "lr": 1e-4, "framing": "crop",
+                       "masks": "band-parsing", "zoom_range": (0.5, 1.0), "eval_every": 250, "eval_images": 60,
+                       "checkpoint_every": 100,
+                       "data": ("ccp", "viton", "celebamask", "portraits", "composite"),
+                       "data_weights": (0.5, 0.1, 0.1, 0.1, 0.2)},
     "tiny": {"preset": "tiny", "size": (64, 48), "batch": 2, "steps": 4, "log_every": 1, "checkpoint_every": 2,
              "eval_every": 2, "eval_images": 4, "precision": "fp32", "channels_last": False},
 }

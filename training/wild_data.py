@@ -115,6 +115,23 @@ class ScenesDataset(PersonReader):
                 "name": name}
 
 
+class PseudoLabelledDataset(PersonReader):
+    """``ccp-pseudo/``: CCP photos without hand-labelled maps, with P's maps of them
+    (``training.pseudo_labels``); ``UNKNOWN`` where P was unsure of a body part."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._images = _stems(_check_dir(self.root / "images", "images", self.root), IMAGE_SUFFIXES)
+        self._labels = _stems(self.root / "labels", (".png",))
+        self.names = sorted(set(self._images) & set(self._labels))
+
+    def load(self, name: str) -> Sample:
+        image = _read_rgb(self._images[name])
+        parsing = _resize_labels_to(_read_labels(self._labels[name]), image)
+        return {"image": image, "parsing": parsing, "person": parsing != L("background"),
+                "keypoints": _no_keypoints(), "name": name}
+
+
 def _natural(name: str) -> tuple[int, str]:
     return (int(name), name) if name.isdigit() else (10**9, name)
 
@@ -123,7 +140,8 @@ def _read_list(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-WILD_READERS = {"celebamask": CelebAMaskDataset, "portraits": PortraitsDataset, "scenes": ScenesDataset}
+WILD_READERS = {"celebamask": CelebAMaskDataset, "portraits": PortraitsDataset, "scenes": ScenesDataset,
+                "ccp-pseudo": PseudoLabelledDataset}
 
 
 def source_split(key: str, reader: PersonReader, val_fraction: float) -> tuple[list[str], list[str]]:

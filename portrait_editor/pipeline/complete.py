@@ -45,18 +45,21 @@ poor (mIoU 0.14 in the CCP bands); ``benchmarks/label_gates.py`` on the 40 CCP v
 CROP_WORK_FACTOR = 2.0
 """A G trained on crops at random zoom works on crops up to this many times its training side
 (its Fourier blocks see the whole crop at any size; beyond about 2x, fills get flatter)."""
+CROP_OUTWARD_FACTOR = 1.0
+"""An extrapolation network trained on crops at random zoom ("crop" framing) sees the grown
+canvas fitted to this many times its training size."""
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
 _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
 # in on that makes it miss more)
 _MAX_VIEW_SIDE = 1024  # a parsing view is never larger than this
-CROP_BORDER_MIN_CONFIDENCE = 0.5
+CROP_BORDER_MIN_CONFIDENCE = 0.7
 """For a P trained on crops with bands cut from every side ("crop" framing), its labels beyond
 the photo's border are kept from this softmax probability up; the body prior fills the rest.
-``benchmarks/body_prior.py --gates 0,0.5,0.7,0.9,inf`` on the 20 CCP bottom bands with the
-session 6 P (shoe IoU / leg+shoe mIoU / bands with shoes drawn): P's labels everywhere 0.053 /
-0.211 / 10, from 0.5 with the prior 0.237 / 0.314 / 19, from 0.7 0.236 / 0.298 / 18, from 0.9
-0.234 / 0.294 / 18, never (the prior alone) 0.234 / 0.294 / 18."""
+``benchmarks/body_prior.py --gates 0,0.5,0.7`` on the 20 CCP bottom bands with the session 7 P
+(shoe IoU / leg+shoe mIoU / bands with shoes drawn): P's labels everywhere 0.132 / 0.263 / 14,
+from 0.5 with the prior 0.230 / 0.316 / 20, from 0.7 0.251 / 0.333 / 19 (the session 6 P was
+best from 0.5: 0.237 / 0.314 / 19)."""
 
 
 @dataclass
@@ -322,7 +325,10 @@ class Completer:
         the user drags the border outwards, the canvas is the frame the whole person should fill."""
         outward = None
         if self.bundle.extrapolation is not None:
-            outward = _view_scale(hole.shape, self.bundle.trained_size("extrapolation"))
+            trained = self.bundle.trained_size("extrapolation")
+            if self.bundle.trained_framing("extrapolation") == "crop":
+                trained = (round(trained[0] * CROP_OUTWARD_FACTOR), round(trained[1] * CROP_OUTWARD_FACTOR))
+            outward = _view_scale(hole.shape, trained)
         if self.bundle.trained_framing("completion") == "crop":
             side = int(CROP_WORK_FACTOR * max(self.bundle.trained_size("completion")))
             # min_work_side=1: small crops are not enlarged (training enlarged crops at most 1.4x)

@@ -256,6 +256,21 @@ def test_border_holes_are_scaled_by_the_canvas_fitted_to_the_training_size(tiny_
     assert region.scale == pytest.approx(min(192 / 1000, 128 / 600), rel=0.02)
 
 
+def test_a_margins_network_trained_on_crops_sees_the_canvas_at_its_own_factor(tiny_bundle, monkeypatch):
+    """An extrapolation network trained on crops ("crop" framing) gets the grown canvas fitted
+    to CROP_OUTWARD_FACTOR x its training size."""
+    from portrait_editor.pipeline import complete
+
+    monkeypatch.setitem(tiny_bundle.metadata, "extrapolation",
+                        {"training": {"resolved": {"framing": "crop", "size": [192, 128]}}})
+    monkeypatch.setattr(complete, "CROP_OUTWARD_FACTOR", 1.5)
+    image = np.full((800, 600, 3), 120, np.uint8)
+    result = Completer(tiny_bundle).run(CompletionRequest(image=image, margins=Margins(0, 0, 200, 0)))
+    (region,) = result.regions
+    assert region.outward
+    assert region.scale == pytest.approx(min(1.5 * 192 / 1000, 1.5 * 128 / 600), rel=0.02)
+
+
 def test_unsure_labels_beyond_the_border_are_left_to_the_network(tiny_bundle, monkeypatch):
     """With an extrapolation network trained on unknown labels in its holes, P's low-confidence
     labels in a border hole become UNKNOWN; confident ones and labels inside the photo stay."""

@@ -156,6 +156,30 @@ def test_mask_mix_follows_its_weights():
         masks.MaskMix((top, bottom), (1.0,))
 
 
+def _touches(hole):
+    """The sides of the image that a band along one side covers entirely."""
+    return {side for side, edge in (("top", hole[0]), ("bottom", hole[-1]), ("left", hole[:, 0]),
+                                     ("right", hole[:, -1])) if edge.all()}
+
+
+def test_the_margins_network_trains_on_bands_of_every_side_mostly_at_the_bottom():
+    gen = masks.wild_extrapolation_masks()
+    sides = [_touches(gen(_rng(s), SHAPE, _person())) for s in range(200)]
+    assert all(len(t) >= 1 for t in sides)  # always a band, never a hole inside
+    bottom = sum(t == {"bottom"} for t in sides)
+    assert 95 < bottom < 145  # 60% at the bottom
+    assert all(any(side in t for t in sides) for side in ("top", "left", "right"))
+
+
+def test_band_parsing_masks_are_mostly_bands_and_validate_on_the_paper_bands():
+    gen = masks.band_parsing_masks()
+    bands = sum(bool(_touches(gen(_rng(s), SHAPE, _person()))) for s in range(200))
+    assert 120 < bands < 165  # 70% bands, the rest occluders (which rarely span a whole side)
+    val = masks.band_parsing_masks(True)(_rng(0), (200, 100))
+    assert _touches(val) in ({"bottom"}, {"top"})
+    assert val.sum() in (40 * 100, 16 * 100)
+
+
 def test_fill_hole_sets_only_the_hole():
     image = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     mask = np.zeros((20, 30), bool)
