@@ -26,34 +26,33 @@ import cv2
 import numpy as np
 
 from portrait_editor.labels import UNKNOWN
+from portrait_editor.pipeline import Completer
+from portrait_editor.pipeline.complete import CROP_WORK_FACTOR
+from portrait_editor.pipeline.regions import Box
 
 from .configs import DATA_ROOT
 from .datasets import IMAGE_SUFFIXES, _read_rgb, _stems
 
 GATE = 0.6
 """Body-part pixels whose softmax probability is below this are left ``UNKNOWN``."""
-VIEW_SIDE = 512
-"""P parses each photo fitted into this many pixels (never enlarged): the pipeline's view of a
-whole canvas for a P trained on 256 px crops (``CROP_WORK_FACTOR`` x its side)."""
+VIEW_FACTOR = CROP_WORK_FACTOR
+"""P parses each photo fitted into this many times its training side (never enlarged), as the
+pipeline's stage I views a whole canvas (512 px for the shipped P)."""
 
 
-def pseudo_map(bundle, image: np.ndarray, gate: float = GATE) -> np.ndarray:
-    """P's labels of ``image`` (H x W x 3 uint8) at full size; unsure body parts ``UNKNOWN``."""
+def pseudo_map(completer: Completer, image: np.ndarray, gate: float = GATE) -> np.ndarray:
+    """P's labels of ``image`` (H x W x 3 uint8) at full size, from the pipeline's view of a
+    whole canvas (``Completer._parse_view``); unsure body parts ``UNKNOWN``."""
     import torch
 
     h, w = image.shape[:2]
-    scale = min(1.0, VIEW_SIDE / max(h, w))
-    vh, vw = max(16, int(round(h * scale / 8)) * 8), max(16, int(round(w * scale / 8)) * 8)
-    pixels = cv2.resize(image, (vw, vh), interpolation=cv2.INTER_AREA)
-    device = next(bundle.parsing.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(2, 0, 1).float()[None] / 127.5 - 1
-    m = torch.zeros((1, 1, vh, vw), device=device)
-    with torch.inference_mode():
-        logits = bundle.parsing(x, m).p.float()
-        prob = torch.nn.functional.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False).softmax(1)
+    scale = min(1.0, VIEW_FACTOR * max(completer.bundle.trained_size("parsing")) / max(h, w))
+    view = completer._parse_view(image, np.zeros((h, w), bool), Box(0, 0, h, w), scale)
+    prob = torch.nn.functional.interpolate(view.logits, size=(h, w), mode="bilinear",
+                                           align_corners=False).softmax(1)
     best, labels = prob.max(1)
-    labels, best = labels[0].to(torch.uint8).cpu().numpy(), best[0].cpu().numpy()
-    background = bundle.label_set.id("background")
+    labels, best = labels[0].to(torch.uint8).numpy(), best[0].numpy()
+    background = completer.bundle.label_set.id("background")
     labels[(labels != background) & (best < gate)] = UNKNOWN
     return labels
 
@@ -66,7 +65,7 @@ def unlabelled_ccp(data_root: str | Path) -> dict[str, Path]:
     return {n: p for n, p in sorted(images.items()) if n not in labelled}
 
 
-def write_maps(bundle, weights: str, data_root: str | Path, out: Path, gate: float) -> int:
+def write_maps(completer: Completer, weights: str, data_root: str | Path, out: Path, gate: float) -> int:
     """Photos (hard-linked where possible) and maps of the unlabelled CCP photos into ``out``;
     photos whose map is already there are skipped. Returns how many were written."""
     photos = unlabelled_ccp(data_root)
@@ -83,7 +82,7 @@ def write_maps(bundle, weights: str, data_root: str | Path, out: Path, gate: flo
                 os.link(path, image_copy)
             except OSError:
                 shutil.copyfile(path, image_copy)
-        labels = pseudo_map(bundle, _read_rgb(path), gate)
+        labels = pseudo_map(completer, _read_rgb(path), gate)
         partial = target.with_suffix(".tmp.png")
         cv2.imwrite(str(partial), labels)
         os.replace(partial, target)
@@ -92,11 +91,11 @@ def write_maps(bundle, weights: str, data_root: str | Path, out: Path, gate: flo
             print(f"{i + 1}/{len(photos)}", flush=True)
     (out / "source.json").write_text(json.dumps(
         {"what": "P's parsing of the CCP photos without hand-labelled maps (training.pseudo_labels)",
-         "weights": str(weights), "gate": gate, "view_side": VIEW_SIDE, "photos": len(photos)}, indent=1))
+         "weights": str(weights), "gate": gate, "view_factor": VIEW_FACTOR, "photos": len(photos)}, indent=1))
     return written
 
 
-def check(bundle, data_root: str | Path, limit: int, gate: float) -> None:
+def check(completer: Completer, data_root: str | Path, limit: int, gate: float) -> None:
     """How good the maps are, on hand-labelled CCP validation photos."""
     from . import metrics
     from .datasets import CCPDataset
@@ -104,17 +103,17 @@ def check(bundle, data_root: str | Path, limit: int, gate: float) -> None:
 
     reader = CCPDataset(Path(data_root) / "ccp")
     names = validation_names(reader)[:limit]
-    n = len(bundle.label_set)
+    label_set = completer.bundle.label_set
+    n = len(label_set)
     cm, kept, total = np.zeros((n, n), np.int64), 0, 0
     for name in names:
         sample = reader.load(name)
-        labels = pseudo_map(bundle, sample["image"], gate)
+        labels = pseudo_map(completer, sample["image"], gate)
         kept += int(np.count_nonzero(labels != UNKNOWN))
         total += labels.size
         cm += metrics.confusion_matrix(labels, sample["parsing"], n)  # UNKNOWN pixels are left out
-    ids = [bundle.label_set.id(k) for k in ("left-shoe", "right-shoe", "left-leg", "right-leg", "pants")
-           if bundle.label_set.has(k)]
-    ious = {bundle.label_set.names[i]: metrics.class_iou(cm, i) for i in ids}
+    ids = [label_set.id(k) for k in ("left-shoe", "right-shoe", "left-leg", "right-leg", "pants") if label_set.has(k)]
+    ious = {label_set.names[i]: metrics.class_iou(cm, i) for i in ids}
     print(f"{len(names)} CCP validation photos, gate {gate:g}: {kept / max(total, 1):.1%} of pixels kept, "
           f"accuracy {np.trace(cm) / max(cm.sum(), 1):.3f}, mIoU {metrics.iou_from_confusion(cm):.3f}; "
           + ", ".join(f"{k} {v:.3f}" for k, v in ious.items() if v is not None))
@@ -135,14 +134,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    bundle = load_bundle(args.weights)
-    bundle.parsing.eval()
+    completer = Completer(load_bundle(args.weights), "cpu", precision="fp32")
     if args.check:
-        check(bundle, args.data_root, args.check, args.gate)
+        check(completer, args.data_root, args.check, args.gate)
         return
     if args.out is None:
         parser.error("--out is required (or --check N)")
-    print(f"wrote {write_maps(bundle, args.weights, args.data_root, args.out, args.gate)} maps into {args.out}")
+    print(f"wrote {write_maps(completer, args.weights, args.data_root, args.out, args.gate)} maps into {args.out}")
 
 
 if __name__ == "__main__":

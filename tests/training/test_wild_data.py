@@ -295,7 +295,7 @@ def test_completion_training_on_crops_of_the_sources(sources, tmp_path):
 def test_pseudo_labels_for_the_unlabelled_ccp_photos(tiny_weights, tmp_path):
     """training.pseudo_labels: P's maps of the CCP photos without hand labels (and only those),
     written beside their photos, unsure body parts UNKNOWN, and read back as a source."""
-    from portrait_editor.pipeline import load_bundle
+    from portrait_editor.pipeline import Completer, load_bundle
     from training import pseudo_labels
 
     ccp = tmp_path / "data" / "ccp"
@@ -303,17 +303,17 @@ def test_pseudo_labels_for_the_unlabelled_ccp_photos(tiny_weights, tmp_path):
         _save(ccp / "images" / f"{i:04d}.jpg", _photo(64, 40, i))
     _save(ccp / "parsing" / "0001.png", np.zeros((64, 40), np.uint8))
     bundle = load_bundle(tiny_weights)
-    bundle.parsing.eval()
+    completer = Completer(bundle, "cpu", precision="fp32")
     out = tmp_path / "sources" / "ccp-pseudo"
-    assert pseudo_labels.write_maps(bundle, str(tiny_weights), tmp_path / "data", out, gate=0.0) == 2
+    assert pseudo_labels.write_maps(completer, str(tiny_weights), tmp_path / "data", out, gate=0.0) == 2
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["0000.png", "0002.png"]
-    assert pseudo_labels.write_maps(bundle, str(tiny_weights), tmp_path / "data", out, gate=0.0) == 0  # done already
+    assert pseudo_labels.write_maps(completer, str(tiny_weights), tmp_path / "data", out, gate=0.0) == 0  # done already
     reader = W.open_source("ccp-pseudo", tmp_path / "data", tmp_path / "sources")
     sample = reader.load("0000")
     assert sample["parsing"].shape == sample["image"].shape[:2] == (64, 40)
     assert (sample["parsing"] < len(bundle.label_set)).all()  # gate 0: every pixel labelled
     assert (sample["parsing"] != L("background")).any()  # (random weights label some body parts)
     np.testing.assert_array_equal(sample["person"], sample["parsing"] != L("background"))
-    unsure = pseudo_labels.pseudo_map(bundle, sample["image"], gate=1.01)  # no probability reaches it
+    unsure = pseudo_labels.pseudo_map(completer, sample["image"], gate=1.01)  # no probability reaches it
     assert set(np.unique(unsure)) <= {L("background"), UNKNOWN}
     np.testing.assert_array_equal(unsure == UNKNOWN, sample["parsing"] != L("background"))
