@@ -11,8 +11,8 @@ Cases:
 - ``12MP-extend``: a 3000x4000 portrait photo extended by 800 px at the bottom (cut-off feet),
   filled by the extrapolation network (no face network: no hole inside the photo).
 
-The ``detail`` column is the full-resolution detail stage (``pipeline/detail.py``); its cost does
-not depend on the weights. The photo is smooth noise with fine grain added, so that stage has
+The ``detail`` column is the full-resolution detail stage (``pipeline/detail.py``, with
+``--detail``; 0 without it, as the app runs by default); its cost does not depend on the weights. The photo is smooth noise with fine grain added, so that stage has
 texture to copy and noise to match.
 """
 
@@ -35,7 +35,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(config: str, case: str, device: str, repeat: int, precision: str = "auto") -> dict:
+def run_one(config: str, case: str, device: str, repeat: int, precision: str = "auto", detail: bool = False) -> dict:
     import cv2
     import numpy as np
     import torch
@@ -67,7 +67,8 @@ def run_one(config: str, case: str, device: str, repeat: int, precision: str = "
     base_rss = _peak_rss_mb()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    request = CompletionRequest(image=image, mask=mask, margins=Margins(bottom=bottom), use_face=False)
+    request = CompletionRequest(image=image, mask=mask, margins=Margins(bottom=bottom), use_face=False,
+                                use_detail=detail)
     completer.run(request)  # warm-up
     runs = [completer.run(request).timings for _ in range(repeat)]
     timings = {k: min(r[k] for r in runs) for k in runs[0]}
@@ -107,16 +108,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32"))
+    parser.add_argument("--detail", action="store_true", help="run the detail stage (off by default in the app)")
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one, args.device, args.repeat, args.precision)))
+        print(json.dumps(run_one(*args.one, args.device, args.repeat, args.precision, args.detail)))
         return
     rows = []
     for config in args.configs.split(","):
         for case in args.cases.split(","):
             proc = subprocess.run([sys.executable, __file__, "--one", config, case, "--device", args.device,
-                                   "--repeat", str(args.repeat), "--precision", args.precision], capture_output=True, text=True)
+                                   "--repeat", str(args.repeat), "--precision", args.precision,
+                                   *(["--detail"] if args.detail else [])], capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{config}/{case} failed:\n{proc.stderr}", file=sys.stderr)
                 continue

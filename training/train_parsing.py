@@ -96,6 +96,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                        "checkpoint_every": 100,
                        "data": ("ccp", "viton", "celebamask", "portraits", "composite"),
                        "data_weights": (0.5, 0.1, 0.1, 0.1, 0.2)},
+    # The same with CCP's 944 photos that have no hand-labelled maps, labelled by the shipped P
+    # run on the uncut photo (training.pseudo_labels, source "ccp-pseudo"): P learns to guess from
+    # a band what it sees when the whole body is there, feet included (issue 13).
+    "cpu-lite-bands-pseudo": {"size": (256, 192), "batch": 8, "optimizer": "adam", "lr": 1e-4, "framing": "crop",
+                              "masks": "band-parsing", "zoom_range": (0.5, 1.0), "eval_every": 250,
+                              "eval_images": 60, "checkpoint_every": 100,
+                              "data": ("ccp", "ccp-pseudo", "viton", "celebamask", "portraits", "composite"),
+                              "data_weights": (0.25, 0.3, 0.1, 0.1, 0.1, 0.15)},
     "tiny": {"preset": "tiny", "size": (64, 48), "batch": 2, "steps": 4, "log_every": 1, "checkpoint_every": 2,
              "eval_every": 2, "eval_images": 4, "precision": "fp32", "channels_last": False},
 }

@@ -8,20 +8,29 @@ that: the network's colours and shapes stay.
 For each region (the crop the networks worked on), with ``cell`` = the photo pixels per working
 pixel (``1 / region.scale``, at least 2):
 
-1. **Residual of the context.** ``photo - up(down(photo))`` at that cell size: the detail a
-   working-resolution image cannot hold (HiFill's "contextual residual", Yi et al. CVPR 2020).
+1. **Residual of the context.** ``photo - blur(photo)``, a Gaussian of ``LOWPASS_SIGMA`` cells:
+   the detail a working-resolution image cannot hold (HiFill's "contextual residual", Yi et al.
+   CVPR 2020). The blur is shift-invariant; averaging down to the cell grid and back up was not,
+   and its residual, stronger at some phases of the cell than at others, drew a regular grid.
 2. **Where to take it from.** On a grid of cells, each hole cell is matched to a known cell by
    the 3 x 3-cell neighbourhood of the *filled* image at working resolution (what the network
    painted there), among known cells of the same texture class in the parsing map (background
    from background, a garment from that garment, skin from skin; unknown labels from anywhere).
-   ``method="patch"``: the nearest cell, then PatchMatch-style propagation (Barnes et al. 2009)
-   that lets a cell take its neighbour's source shifted by one cell when that is almost as good,
-   so texture is copied in coherent pieces. ``method="cra"``: HiFill's attention, a softmax over
-   the ``k`` best cells (kept for comparison; it averages textures and loses energy).
-3. **Synthesis at full resolution.** Every hole pixel blends the residuals of the four cells
-   around it (bilinear weights); contributions from different sources are independent textures,
-   so the sum is rescaled to keep their variance (Heitz and Neyret's variance-preserving blend),
-   and coherent ones simply continue the same source. The result is scaled down by how much
+   ``method="pieces"`` (the default): seeds on a jittered grid cut the hole into irregular
+   Voronoi pieces of ``PIECE_CELLS`` cells; each piece copies one region of the residual, at the
+   offset its cells' nearest sources propose that fits the whole piece best, so texture comes
+   in two-dimensional coherent pieces with irregular seams; cells of unusually strong residual
+   for their class (edges and outlines, ``EDGE_ENERGY``) are no sources. ``method="patch"``: the
+   nearest cell, then PatchMatch-style propagation (Barnes et al. 2009) that lets a cell take
+   its neighbour's source shifted by one cell when that is almost as good (kept for comparison:
+   the propagation builds one-dimensional strips whose seams line up). ``method="cra"``:
+   HiFill's attention, a softmax over the ``k`` best cells (it averages textures and loses
+   energy).
+3. **Synthesis at full resolution.** Pieces blend with their neighbours over a narrow seam
+   (with the other methods every hole pixel blends the residuals of the four cells around it,
+   bilinear weights); contributions from different sources are independent textures, so the
+   sum is rescaled to keep their variance (Heitz and Neyret's variance-preserving blend), and
+   coherent ones simply continue the same source. The result is scaled down by how much
    detail the fill already has at that scale (replacing that instead measured worse: LPIPS
    0.214 against 0.210), so a fill that is already sharp gets little.
 4. **Grain.** Sensor noise is estimated per channel (MAD of the residual of a 3 x 3 median) in a
@@ -41,8 +50,10 @@ import numpy as np
 from ..labels import UNKNOWN, LabelSet
 from .regions import Box, Region
 
-METHODS = ("patch", "cra")
+METHODS = ("pieces", "patch", "cra")
 CUTOFF = 1.0
+LOWPASS_SIGMA = 0.6
+"""The residual is the photo minus a Gaussian blur of sigma ``LOWPASS_SIGMA`` cells."""
 """The residual is what a grid of ``CUTOFF / region.scale`` px cells cannot hold."""
 BACKGROUND_EXEMPLAR = 0.0
 """For hole pixels labelled background, how much the sources' own low frequencies replace the
@@ -58,6 +69,19 @@ COHERENCE = 0.15
 """Propagation accepts a neighbour's shifted source whose cost is at most this much worse."""
 PROPAGATION_PASSES = 4
 CRA_TOP_K = 8
+PIECE_CELLS = 4
+"""``method="pieces"``: the pieces' seeds lie on a grid this many cells apart, each jittered."""
+PIECE_JITTER = 0.35
+"""How far (a fraction of the grid step) a seed moves from its grid point: irregular pieces."""
+PIECE_FEATHER = 0.3
+"""Neighbouring pieces blend where a pixel's distances to their seeds differ by less than this
+fraction of the grid step."""
+EDGE_ENERGY = 6.0
+"""``method="pieces"`` copies from no cell whose residual energy exceeds this many times the median
+of its texture class (edges, not texture)."""
+_INVALID_COST = 27.0
+"""A piece member whose copy would leave the sources costs as much as the worst match (27
+features in [0, 1])."""
 GRAIN_RING = 24
 """Width (px) of the ring of known pixels around the hole whose noise the fill is given."""
 _MAD_TO_SIGMA = 1.4826
@@ -90,7 +114,7 @@ def add_detail(
     parsing: np.ndarray | None = None,
     label_set: LabelSet | None = None,
     *,
-    method: str = "patch",
+    method: str = "pieces",
     grain: bool = True,
     cutoff: float = CUTOFF,
     background_exemplar: float = BACKGROUND_EXEMPLAR,
@@ -141,7 +165,7 @@ def detail_crop(
     groups: np.ndarray | None = None,
     exemplar: np.ndarray | None = None,
     *,
-    method: str = "patch",
+    method: str = "pieces",
     grain: bool = True,
     rng: np.random.Generator | None = None,
 ) -> None:
@@ -160,7 +184,7 @@ def detail_crop(
     inner = Box(hole_box.y0 - roi.y0, hole_box.x0 - roi.x0, hole_box.y1 - roi.y0, hole_box.x1 - roi.x0)
     sl = roi.slices()
     added = _texture(photo[sl], fill[sl], hole[sl], inner, cell, None if groups is None else groups[sl],
-                     None if exemplar is None else exemplar[sl], method)
+                     None if exemplar is None else exemplar[sl], method, rng)
     region = fill[hole_box.slices()]
     inside = hole[hole_box.slices()]
     result = region.astype(np.float32)
@@ -181,10 +205,11 @@ def _bounding_box(mask: np.ndarray) -> Box:
 
 
 def _lowpass(pixels: np.ndarray, cell: int, grid: tuple[int, int]) -> np.ndarray:
-    """Down to ``grid`` (gh, gw) cells by averaging, back up by linear interpolation."""
-    h, w = pixels.shape[:2]
-    small = cv2.resize(pixels, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    """What a grid of ``cell``-px cells holds, as a shift-invariant Gaussian blur (sigma
+    ``LOWPASS_SIGMA * cell``). Averaging down to the grid and interpolating back up would do the
+    same job but not the same everywhere: its residual is stronger at some phases of the cell
+    than at others, and that, copied cell by cell, is a regular grid in the fill."""
+    return cv2.GaussianBlur(pixels, (0, 0), LOWPASS_SIGMA * cell, borderType=cv2.BORDER_REFLECT)
 
 
 def _pad_to_cells(a: np.ndarray, cell: int) -> np.ndarray:
@@ -221,7 +246,8 @@ def _residual(pixels: np.ndarray, cells: Box, cell: int) -> tuple[np.ndarray, np
 
 
 def _texture(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, hole_box: Box, cell: int,
-             groups: np.ndarray | None, exemplar: np.ndarray | None, method: str) -> np.ndarray | None:
+             groups: np.ndarray | None, exemplar: np.ndarray | None, method: str,
+             rng: np.random.Generator) -> np.ndarray | None:
     """The residual to add over ``hole_box`` (h x w x 3 float32), or None without usable sources."""
     photo_p, fill_p = _pad_to_cells(photo, cell), _pad_to_cells(fill, cell)
     hole_p = _pad_to_cells(hole, cell)
@@ -245,15 +271,26 @@ def _texture(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, hole_box: Bo
 
     guide = cv2.resize(fill_p, (gw, gh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     features = _patch_features(guide)
+    if method == "pieces":
+        # pieces may copy from any source cell of the box, but only texture: not the edges
+        area = Box(0, 0, gh, gw)
+        residual, low = _residual(photo_p, area, cell)
+        source = _texture_sources(residual, source, cell_groups, cell)
     src_index, weights = _choose_sources(features, source, target, cell_groups, method)
 
-    # The residual only where it is read: the target cells and their sources, one cell around.
-    used = np.zeros(gh * gw, bool)
-    used[src_index[src_index >= 0]] = True
-    used |= target.ravel()
-    area = _bounding_box(used.reshape(gh, gw)).grow(1, (gh, gw))
-    residual, low = _residual(photo_p, area, cell)
-    added = _synthesize(residual, area, src_index, weights, target, cell, hole_box, method)
+    if method == "pieces":
+        pixel_groups = None if groups is None else _pad_to_cells(groups, cell)
+        readable = np.repeat(np.repeat(source, cell, axis=0), cell, axis=1)
+        added = _synthesize_pieces(residual, readable, src_index[:, 0], features, source, target, cell_groups,
+                                   pixel_groups, cell, hole_box, rng)
+    else:
+        # The residual only where it is read: the target cells and their sources, one cell around.
+        used = np.zeros(gh * gw, bool)
+        used[src_index[src_index >= 0]] = True
+        used |= target.ravel()
+        area = _bounding_box(used.reshape(gh, gw)).grow(1, (gh, gw))
+        residual, low = _residual(photo_p, area, cell)
+        added = _synthesize(residual, area, src_index, weights, target, cell, hole_box, method)
     inside = hole[hole_box.slices()]
     # Only what the fill lacks: its own detail at this scale counts against what is added.
     near = _bounding_box(target).grow(1, (gh, gw))
@@ -273,11 +310,24 @@ def _texture(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, hole_box: Bo
     return (1.0 - alpha) * (added * gain) + alpha * whole
 
 
+def _texture_sources(residual: np.ndarray, source: np.ndarray, cell_groups: np.ndarray, cell: int) -> np.ndarray:
+    """``source`` without the cells whose residual is much stronger than is usual for their
+    texture class (more than ``EDGE_ENERGY`` times the class's median): those hold edges and
+    outlines, structure that copied elsewhere draws stray lines, not texture."""
+    gh, gw = source.shape
+    energy = cv2.resize(np.square(residual).sum(axis=2), (gw, gh), interpolation=cv2.INTER_AREA)
+    keep = source.copy()
+    for group in np.unique(cell_groups[source]):
+        mine = source & (cell_groups == group)
+        keep[mine] = energy[mine] <= EDGE_ENERGY * max(float(np.median(energy[mine])), 1e-3)
+    return keep if keep.any() else source
+
+
 def _choose_sources(features: np.ndarray, source: np.ndarray, target: np.ndarray, cell_groups: np.ndarray,
                     method: str) -> tuple[np.ndarray, np.ndarray]:
     """For every target cell, ``k`` source cells (flat indices) and weights summing to 1."""
     gh, gw = source.shape
-    k = 1 if method == "patch" else CRA_TOP_K
+    k = CRA_TOP_K if method == "cra" else 1
     index = np.full((gh * gw, k), -1, np.int64)
     weight = np.zeros((gh * gw, k), np.float32)
     cost = np.full(gh * gw, np.inf, np.float32)
@@ -414,6 +464,143 @@ def _synthesize(residual: np.ndarray, area: Box, src_index: np.ndarray, weights:
         for b in range(a + 1, 4):
             same += 2.0 * corners[a][2] * corners[b][2] * (codes[a] == codes[b])
     return out / np.sqrt(np.maximum(same, 1e-12))[..., None]
+
+
+def _seeds(box: Box, step: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """One seed per ``step``-px block of ``box`` (crop coordinates), jittered: (ys, xs, rows, cols)."""
+    rows, cols = max(1, int(np.ceil(box.height / step))), max(1, int(np.ceil(box.width / step)))
+    jy, jx = rng.uniform(-PIECE_JITTER, PIECE_JITTER, (2, rows, cols))
+    ys = box.y0 + (np.arange(rows)[:, None] + 0.5 + jy) * step
+    xs = box.x0 + (np.arange(cols)[None, :] + 0.5 + jx) * step
+    return ys.ravel(), xs.ravel(), rows, cols
+
+
+def _two_nearest(py: np.ndarray, px: np.ndarray, seeds: tuple[np.ndarray, np.ndarray, int, int], box: Box,
+                 step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For points (crop coordinates): the nearest and second-nearest seeds and their distances,
+    searched in the 3 x 3 blocks around each point (a jitter below half a step keeps them there)."""
+    ys, xs, rows, cols = seeds
+    by = np.clip(((py - box.y0) // step).astype(np.int64), 0, rows - 1)
+    bx = np.clip(((px - box.x0) // step).astype(np.int64), 0, cols - 1)
+    best = np.full((2, len(py)), np.inf, np.float32)
+    which = np.zeros((2, len(py)), np.int64)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            ny, nx = by + dy, bx + dx
+            ok = (ny >= 0) & (ny < rows) & (nx >= 0) & (nx < cols)
+            idx = np.where(ok, ny * cols + nx, 0)
+            d = np.where(ok, np.hypot(ys[idx] - py, xs[idx] - px), np.inf).astype(np.float32)
+            first = d < best[0]
+            second = ~first & (d < best[1])
+            best[1] = np.where(first, best[0], np.where(second, d, best[1]))
+            which[1] = np.where(first, which[0], np.where(second, idx, which[1]))
+            best[0] = np.where(first, d, best[0])
+            which[0] = np.where(first, idx, which[0])
+    return which[0], best[0], which[1], best[1]
+
+
+def _piece_offsets(keys: np.ndarray, cells: np.ndarray, nearest: np.ndarray, features: np.ndarray,
+                   valid_source, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For every piece (target cells sharing a key): the one offset (in cells) that its members'
+    nearest sources propose and that matches the whole piece best. Returns (piece keys, offsets)."""
+    gh, gw = shape
+    order = np.argsort(keys, kind="stable")
+    cells, keys = cells[order], keys[order]
+    piece_keys, starts, counts = np.unique(keys, return_index=True, return_counts=True)
+    cy, cx = np.divmod(cells, gw)
+    sy, sx = np.divmod(nearest[cells], gw)
+    oy, ox = sy - cy, sx - cx  # every member proposes its own nearest source's offset
+    slot_cost = np.zeros(len(cells), np.float64)
+    pairs_per_piece = counts.astype(np.int64) ** 2
+    ends = np.cumsum(pairs_per_piece)
+    total = int(ends[-1])
+    chunk = 262_144
+    for first in range(0, total, chunk):
+        pair = np.arange(first, min(total, first + chunk), dtype=np.int64)
+        piece = np.searchsorted(ends, pair, side="right")
+        local = pair - (ends[piece] - pairs_per_piece[piece])
+        member = starts[piece] + local // counts[piece]
+        proposer = starts[piece] + local % counts[piece]
+        ty, tx = cy[member] + oy[proposer], cx[member] + ox[proposer]
+        inside = (ty >= 0) & (ty < gh) & (tx >= 0) & (tx < gw)
+        src = np.where(inside, ty * gw + tx, 0)
+        ok = inside & valid_source(cells[member], src)
+        diff = features[cells[member]] - features[src]
+        cost = np.where(ok, np.einsum("ij,ij->i", diff, diff), _INVALID_COST)
+        slot_cost += np.bincount(proposer, weights=cost, minlength=len(cells))
+    # the cheapest proposal of each piece
+    piece_of_slot = np.repeat(np.arange(len(piece_keys)), counts)
+    rank = np.lexsort((slot_cost, piece_of_slot))
+    best = rank[starts]
+    return piece_keys, np.stack([oy[best], ox[best]], axis=1)
+
+
+def _synthesize_pieces(residual: np.ndarray, readable: np.ndarray, nearest: np.ndarray, features: np.ndarray,
+                       source: np.ndarray, target: np.ndarray, cell_groups: np.ndarray,
+                       pixel_groups: np.ndarray | None, cell: int, box: Box,
+                       rng: np.random.Generator) -> np.ndarray:
+    """The residual copied into ``box`` (crop coordinates) in irregular pieces: seeds on a
+    jittered grid cut the hole into Voronoi cells, split further by texture class; each piece
+    copies one region of the photo's residual, at the offset that its cells' nearest sources
+    propose and that fits the whole piece best (two-dimensional coherent copies, no strips and
+    no grid), and neighbouring pieces blend over a narrow irregular seam with variance-preserving
+    weights. Where a piece's copy would leave the source cells (``readable``, per pixel), it adds
+    nothing there."""
+    gh, gw = target.shape
+    step = float(PIECE_CELLS * cell)
+    seeds = _seeds(box, step, rng)
+    n_seeds = len(seeds[0])
+    flat_groups = cell_groups.ravel()
+    flat_source = source.ravel()
+    group_ids = np.unique(flat_groups)
+    enough = {int(g): np.count_nonzero(flat_source & (flat_groups == g)) >= MIN_GROUP_SOURCES for g in group_ids}
+    strict = np.zeros(len(group_ids), bool)
+    for i, g in enumerate(group_ids):
+        strict[i] = g >= 0 and enough[int(g)]
+
+    def group_rank(values: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(group_ids, values), 0, len(group_ids) - 1)
+
+    def valid_source(members: np.ndarray, src: np.ndarray) -> np.ndarray:
+        mine = flat_groups[members]
+        return flat_source[src] & (~strict[group_rank(mine)] | (flat_groups[src] == mine))
+
+    cells = np.flatnonzero(target.ravel())
+    cy, cx = np.divmod(cells, gw)
+    s1, _, _, _ = _two_nearest((cy + 0.5) * cell, (cx + 0.5) * cell, seeds, box, step)
+    keys = s1 * len(group_ids) + group_rank(flat_groups[cells])
+    piece_keys, offsets = _piece_offsets(keys, cells, nearest, features, valid_source, (gh, gw))
+    table = np.full((n_seeds * len(group_ids), 2), np.iinfo(np.int32).min, np.int64)
+    table[piece_keys] = offsets
+
+    # every pixel of the box: its two nearest pieces (in its own texture class)
+    py, px = np.mgrid[box.y0:box.y1, box.x0:box.x1]
+    py, px = py.ravel(), px.ravel()
+    n1, d1, n2, d2 = _two_nearest(py + 0.5, px + 0.5, seeds, box, step)
+    own_class = group_rank(pixel_groups[py, px] if pixel_groups is not None else np.full(len(py), -1))
+    pixel_cell = np.minimum(py // cell, gh - 1) * gw + np.minimum(px // cell, gw - 1)
+    ny, nx = np.divmod(nearest[pixel_cell].clip(0), gw)
+    fallback = np.stack([ny - pixel_cell // gw, nx - pixel_cell % gw], axis=1) * cell
+
+    def copy(seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        off = table[seed * len(group_ids) + own_class]
+        missing = off[:, 0] == np.iinfo(np.int32).min
+        off = np.where(missing[:, None], fallback, off * cell)
+        sy, sx = py + off[:, 0], px + off[:, 1]
+        ok = (sy >= 0) & (sy < readable.shape[0]) & (sx >= 0) & (sx < readable.shape[1])
+        ok[ok] = readable[sy[ok], sx[ok]]
+        sy, sx = np.clip(sy, 0, residual.shape[0] - 1), np.clip(sx, 0, residual.shape[1] - 1)
+        return residual[sy, sx], off[:, 0] * (4 * residual.shape[1] + 1) + off[:, 1], ok
+
+    r1, code1, ok1 = copy(n1)
+    r2, code2, ok2 = copy(n2)
+    # a copy that would read outside the sources adds nothing; the other piece takes over
+    near = np.clip(0.5 + (d2 - d1) / (2.0 * PIECE_FEATHER * step), 0.5, 1.0).astype(np.float32)
+    a1, a2 = near * ok1, (1.0 - near) * ok2
+    same = (code1 == code2).astype(np.float32)
+    norm = np.sqrt(np.maximum(a1 * a1 + a2 * a2 + 2 * a1 * a2 * same, 1e-12))
+    out = (a1[:, None] * r1 + a2[:, None] * r2) / norm[:, None]
+    return out.reshape(box.height, box.width, 3).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
