@@ -553,10 +553,9 @@ def _synthesize_pieces(residual: np.ndarray, readable: np.ndarray, nearest: np.n
     flat_groups = cell_groups.ravel()
     flat_source = source.ravel()
     group_ids = np.unique(flat_groups)
-    enough = {int(g): np.count_nonzero(flat_source & (flat_groups == g)) >= MIN_GROUP_SOURCES for g in group_ids}
-    strict = np.zeros(len(group_ids), bool)
-    for i, g in enumerate(group_ids):
-        strict[i] = g >= 0 and enough[int(g)]
+    # a class with enough sources of its own copies only from them (as _choose_sources does)
+    strict = np.array([g >= 0 and np.count_nonzero(flat_source & (flat_groups == g)) >= MIN_GROUP_SOURCES
+                       for g in group_ids])
 
     def group_rank(values: np.ndarray) -> np.ndarray:
         return np.clip(np.searchsorted(group_ids, values), 0, len(group_ids) - 1)
