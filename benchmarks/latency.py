@@ -12,8 +12,9 @@ Cases:
   filled by the extrapolation network (no face network: no hole inside the photo).
 
 The ``detail`` column is the full-resolution detail stage (``pipeline/detail.py``, with
-``--detail``; 0 without it, as the app runs by default); its cost does not depend on the weights. The photo is smooth noise with fine grain added, so that stage has
-texture to copy and noise to match.
+``--detail``; 0 without it, as the app runs by default); its cost does not depend on the
+weights. The photo is smooth noise with fine grain added, so that stage has texture to copy and
+noise to match.
 """
 
 from __future__ import annotations

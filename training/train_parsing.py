@@ -77,6 +77,11 @@ class ParsingTrainConfig:
     init_from: str | None = None
 
 
+_BANDS: dict[str, Any] = {"size": (256, 192), "batch": 8, "optimizer": "adam", "lr": 1e-4, "framing": "crop",
+                          "masks": "band-parsing", "zoom_range": (0.5, 1.0), "eval_every": 250, "eval_images": 60,
+                          "checkpoint_every": 100, "data": ("ccp", "viton", "celebamask", "portraits", "composite"),
+                          "data_weights": (0.5, 0.1, 0.1, 0.1, 0.2)}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"preset": "paper", "size": (256, 256), "batch": 1},
     # This CPU: Adam converges in the few thousand steps we can afford; SGD at 1e-4 does not.
@@ -91,17 +96,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Structure beyond the border (issue 13): the wild P fine-tuned on bands, most of them at
     # the bottom of CCP's full-length people seen whole (zoom 0.5-1), so that it draws the legs
     # and shoes below a dragged border; the other sources keep it working at every framing.
-    "cpu-lite-bands": {"size": (256, 192), "batch": 8, "optimizer": "adam", "lr": 1e-4, "framing": "crop",
-                       "masks": "band-parsing", "zoom_range": (0.5, 1.0), "eval_every": 250, "eval_images": 60,
-                       "checkpoint_every": 100,
-                       "data": ("ccp", "viton", "celebamask", "portraits", "composite"),
-                       "data_weights": (0.5, 0.1, 0.1, 0.1, 0.2)},
+    "cpu-lite-bands": _BANDS,
     # The same with CCP's 944 photos that have no hand-labelled maps, labelled by the shipped P
     # run on the uncut photo (training.pseudo_labels, source "ccp-pseudo"): P learns to guess from
     # a band what it sees when the whole body is there, feet included (issue 13).
-    "cpu-lite-bands-pseudo": {"size": (256, 192), "batch": 8, "optimizer": "adam", "lr": 1e-4, "framing": "crop",
-                              "masks": "band-parsing", "zoom_range": (0.5, 1.0), "eval_every": 250,
-                              "eval_images": 60, "checkpoint_every": 100,
+    "cpu-lite-bands-pseudo": {**_BANDS,
                               "data": ("ccp", "ccp-pseudo", "viton", "celebamask", "portraits", "composite"),
                               "data_weights": (0.25, 0.3, 0.1, 0.1, 0.1, 0.15)},
     "tiny": {"preset": "tiny", "size": (64, 48), "batch": 2, "steps": 4, "log_every": 1, "checkpoint_every": 2,

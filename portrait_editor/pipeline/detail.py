@@ -52,9 +52,9 @@ from .regions import Box, Region
 
 METHODS = ("pieces", "patch", "cra")
 CUTOFF = 1.0
+"""The residual is what a grid of ``CUTOFF / region.scale`` px cells cannot hold."""
 LOWPASS_SIGMA = 0.6
 """The residual is the photo minus a Gaussian blur of sigma ``LOWPASS_SIGMA`` cells."""
-"""The residual is what a grid of ``CUTOFF / region.scale`` px cells cannot hold."""
 BACKGROUND_EXEMPLAR = 0.0
 """For hole pixels labelled background, how much the sources' own low frequencies replace the
 network's (1: exemplar synthesis guided by the network's fill)."""
@@ -204,7 +204,7 @@ def _bounding_box(mask: np.ndarray) -> Box:
     return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
 
-def _lowpass(pixels: np.ndarray, cell: int, grid: tuple[int, int]) -> np.ndarray:
+def _lowpass(pixels: np.ndarray, cell: int) -> np.ndarray:
     """What a grid of ``cell``-px cells holds, as a shift-invariant Gaussian blur (sigma
     ``LOWPASS_SIGMA * cell``). Averaging down to the grid and interpolating back up would do the
     same job but not the same everywhere: its residual is stronger at some phases of the cell
@@ -241,7 +241,7 @@ def _patch_features(guide: np.ndarray) -> np.ndarray:
 def _residual(pixels: np.ndarray, cells: Box, cell: int) -> tuple[np.ndarray, np.ndarray]:
     """``(pixels - lowpass(pixels), lowpass(pixels))`` over the cell box ``cells`` (in cells), float32."""
     sub = pixels[cells.y0 * cell:cells.y1 * cell, cells.x0 * cell:cells.x1 * cell].astype(np.float32)
-    low = _lowpass(sub, cell, (cells.height, cells.width))
+    low = _lowpass(sub, cell)
     return sub - low, low
 
 

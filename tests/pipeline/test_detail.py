@@ -202,7 +202,7 @@ def test_pieces_are_two_dimensional_copies():
     hole[60:180, 80:240] = True
     cell = 4
     fill = _upscaled_fill(photo, hole, cell)
-    residual = photo.astype(np.float32) - detail._lowpass(photo.astype(np.float32), cell, (0, 0))
+    residual = photo.astype(np.float32) - detail._lowpass(photo.astype(np.float32), cell)
     added = add_detail(photo, fill, hole, find_regions(hole, target_scale=1 / cell), grain=False)
     added = added.astype(np.float32) - fill
     # the gain scales the copy by one factor per channel: normalise both before comparing
