@@ -53,13 +53,13 @@ _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P e
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
 # in on that makes it miss more)
 _MAX_VIEW_SIDE = 1024  # a parsing view is never larger than this
-CROP_BORDER_MIN_CONFIDENCE = 0.6
+CROP_BORDER_MIN_CONFIDENCE = 0.7
 """For a P trained on crops with bands cut from every side ("crop" framing), its labels beyond
 the photo's border are kept from this softmax probability up; the body prior fills the rest.
-``benchmarks/body_prior.py --gates 0,0.5,0.6,0.7`` on the 20 CCP bottom bands with the session 8
-P (shoe IoU / leg+shoe mIoU / bands with shoes drawn): P's labels everywhere 0.225 / 0.311 / 18,
-from 0.5 with the prior 0.291 / 0.349 / 20, from 0.6 0.296 / 0.347 / 20, from 0.7 0.277 / 0.333
-/ 20 (the session 7 P was best from 0.7: 0.251 / 0.333 / 19)."""
+``benchmarks/body_prior.py --gates 0,0.5,0.7`` on the 20 CCP bottom bands with the session 7 P
+(shoe IoU / leg+shoe mIoU / bands with shoes drawn): P's labels everywhere 0.132 / 0.263 / 14,
+from 0.5 with the prior 0.230 / 0.316 / 20, from 0.7 0.251 / 0.333 / 19 (the session 6 P was
+best from 0.5: 0.237 / 0.314 / 19)."""
 
 
 @dataclass
