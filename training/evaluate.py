@@ -26,14 +26,16 @@ seed=0)[1]``, never trained on) and a hole seeded by the image's index in that s
 
 Methods: the deep pipeline (``Completer.run``, P's parsing, blending on, float32), the same with
 the ground-truth parsing (an upper bound: what a perfect stage I would give), OpenCV Telea and
-Navier-Stokes (radius 5). Metrics from ``training/metrics.py``. Writes ``OUT/results.md`` and
-``OUT/contact_<task>.png`` and prints the tables.
+Navier-Stokes (radius 5). Metrics from ``training/metrics.py``. Writes ``OUT/results.md``,
+``OUT/contact_<task>.png`` and ``OUT/per_image_<task>.json`` (each method's metrics per photo)
+and prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import shlex
 import sys
@@ -1012,6 +1014,8 @@ def main(argv: list[str] | None = None) -> int:
             sheet = contact_sheet(report.sheet, report.sheet_titles, out / f"contact_{task}.png", **full)
             sections.append(f"![{task}]({sheet.name})\n")
         (out / "results.md").write_text("\n".join(sections))
+        if report.per_image:  # each method's metrics per photo, in the order the progress lines name them
+            (out / f"per_image_{task}.json").write_text(json.dumps(report.per_image, indent=1))
     print(f"wrote {out / 'results.md'}", file=sys.stderr)
     return 0
 

@@ -196,17 +196,20 @@ class StyleLoss(_FeatureLoss):
 
 
 def l1_hole_valid(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                  hole_weight: float = 6.0, valid_weight: float = 1.0) -> torch.Tensor:
+                  hole_weight: float = 6.0, valid_weight: float = 1.0,
+                  pixel_weight: torch.Tensor | None = None) -> torch.Tensor:
     """PConv's ``valid_weight * L_valid + hole_weight * L_hole``: L1 split by the mask.
 
     Both terms are divided by the total element count (PConv's 1 / N_Igt), so they add up to the
-    plain L1 when both weights are 1.
+    plain L1 when both weights are 1. ``pixel_weight`` (B, H, W), if given, scales each hole
+    pixel's error (e.g. shoes weighed more than the ground around them).
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
     m = _mask_bhw(mask, (pred.shape[0], *pred.shape[2:])).unsqueeze(1)
     diff = (pred.float() - target.float()).abs()
-    return hole_weight * (diff * m).mean() + valid_weight * (diff * (1 - m)).mean()
+    hole = m if pixel_weight is None else m * pixel_weight.float().unsqueeze(1)
+    return hole_weight * (diff * hole).mean() + valid_weight * (diff * (1 - m)).mean()
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,7 +249,7 @@ def g_adv_loss(fake_logits: torch.Tensor, non_saturating: bool = True) -> torch.
 class CompletionLoss(nn.Module):
     """Eq. 5, ``lambda_p * L_p + lambda_g * L_adv-g + lambda_l * L_adv-l`` (+ optional extras).
 
-    ``forward(pred, target, mask=None, global_logits=None, local_logits=None)`` returns
+    ``forward(pred, target, mask=None, global_logits=None, local_logits=None, pixel_weight=None)`` returns
     ``(total, terms)``: ``terms`` holds each unweighted term, detached, for logging
     (``perceptual``, ``adv_global``, ``adv_local``, ``l1``, ``style``, ``total``). The logits are
     the discriminators' outputs on G's result (not detached: G gets the gradient). Missing
@@ -284,8 +287,8 @@ class CompletionLoss(nn.Module):
         return cls(features, **kwargs)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                global_logits: torch.Tensor | None = None,
-                local_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                global_logits: torch.Tensor | None = None, local_logits: torch.Tensor | None = None,
+                pixel_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if pred.shape != target.shape:
             raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
         weighted: list[torch.Tensor] = []
@@ -306,7 +309,8 @@ class CompletionLoss(nn.Module):
         if self.lambda_l1:
             if mask is None:
                 raise ValueError("lambda_l1 > 0 needs the hole mask")
-            add("l1", self.lambda_l1, l1_hole_valid(pred, target, mask, self.hole_weight, self.valid_weight))
+            add("l1", self.lambda_l1, l1_hole_valid(pred, target, mask, self.hole_weight, self.valid_weight,
+                                                    pixel_weight))
         if global_logits is not None and self.lambda_g:
             add("adv_global", self.lambda_g, g_adv_loss(global_logits, self.non_saturating))
         if local_logits is not None and self.lambda_l:

@@ -68,6 +68,9 @@ class CompletionTrainConfig:
     # complete from the context alone, which the editor's "let the network decide" label and the
     # pipeline's low-confidence labels need (the paper always gives G the full map).
     unknown_in_hole: float = 0.0
+    # (label id, weight) pairs: the hole's L1 counts pixels of these true labels that many times,
+    # e.g. ((18, 4.0), (19, 4.0)) for shoes, which a band holds few of and G learned to fade out.
+    l1_label_weights: tuple[tuple[int, float], ...] = ()
     adv_start: int = 0  # steps with reconstruction losses only before the discriminators join
     # Zoom of the augmentation after the photo is fitted to ``size``: above 1 crops it (at a random
     # offset), below 1 pads it. Cropping cuts heads and feet that the validation photos keep whole.
@@ -94,6 +97,18 @@ class CompletionTrainConfig:
     eval_images: int = 32
     dump_rank_weights: bool = False  # tests: each rank writes G's parameters before and after
 
+
+# The margins network in the wild: the wild G (init_role=completion: on these bands it beats
+# the session 3 extrapolation G on every source, CCP included; docs/MODELS.md) fine-tuned on
+# bands along every side of crops that show most of the photo (the pipeline fits the grown
+# canvas to this size), CCP's full-length people for the feet and the wild sources for the
+# rest; labels in the band hidden for half the photos.
+_WILD_EXTRAPOLATION: dict[str, Any] = {
+    "size": (256, 176), "batch": 6, "lr": 2e-4, "lambda_l1": 1.0, "lambda_p": 0.2, "lambda_g": 0.05,
+    "lambda_l": 0.0, "adv_start": 300, "d_width": 32, "variant": "extrapolation", "init_role": "completion",
+    "unknown_in_hole": 0.5, "eval_every": 250, "checkpoint_every": 100, "framing": "crop",
+    "zoom_range": (0.6, 1.0), "masks": "wild-extrapolation",
+    "data": ("ccp", "viton", "portraits", "scenes", "composite"), "data_weights": (0.35, 0.1, 0.2, 0.15, 0.2)}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's settings (III-D): batch 1, Adam 2e-4, 256x256, perceptual + 2 adversarial losses.
@@ -125,18 +140,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                       "framing": "crop", "unknown_in_hole": 0.3, "masks": "wild",
                       "data": ("viton", "ccp", "celebamask", "portraits", "scenes", "composite"),
                       "data_weights": (0.15, 0.15, 0.15, 0.2, 0.15, 0.2)},
-    # The margins network in the wild: the wild G (init_role=completion: on these bands it beats
-    # the session 3 extrapolation G on every source, CCP included; docs/MODELS.md) fine-tuned on
-    # bands along every side of crops that show most of the photo (the pipeline fits the grown
-    # canvas to this size), CCP's full-length people for the feet and the wild sources for the
-    # rest; labels in the band hidden for half the photos.
-    "cpu-lite-wild-extrapolation": {"size": (256, 176), "batch": 6, "lr": 2e-4, "lambda_l1": 1.0,
-                                    "lambda_p": 0.2, "lambda_g": 0.05, "lambda_l": 0.0, "adv_start": 300,
-                                    "d_width": 32, "variant": "extrapolation", "init_role": "completion",
-                                    "unknown_in_hole": 0.5, "eval_every": 250, "checkpoint_every": 100,
-                                    "framing": "crop", "zoom_range": (0.6, 1.0), "masks": "wild-extrapolation",
-                                    "data": ("ccp", "viton", "portraits", "scenes", "composite"),
-                                    "data_weights": (0.35, 0.1, 0.2, 0.15, 0.2)},
+    "cpu-lite-wild-extrapolation": _WILD_EXTRAPOLATION,
+    # The same for the feet (session 9): session 8's gentler run (a quarter of the learning rate,
+    # no discriminator, CCP half the crops) with shoes weighing 5x and legs 2x in the band's L1
+    # (G had learned to fade legs out rather than risk a dark boot) and the true labels shown in
+    # 3 bands of 4, as the pipeline's P and body prior give them.
+    "cpu-lite-wild-extrapolation-feet": {**_WILD_EXTRAPOLATION, "lr": 5e-5, "adv_start": 10**9,
+                                         "data_weights": (0.5, 0.05, 0.15, 0.1, 0.2), "unknown_in_hole": 0.25,
+                                         "l1_label_weights": ((16, 2.0), (17, 2.0), (18, 5.0), (19, 5.0))},
     # For tests: seconds on a CPU.
     "tiny": {"preset": "tiny", "size": (64, 64), "batch": 2, "steps": 4, "lambda_p": 0.0, "lambda_l1": 1.0,
              "d_width": 8, "log_every": 1, "checkpoint_every": 2, "eval_every": 0,
@@ -226,6 +237,7 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
         gt = batch["image"].to(device)
         mask = batch["mask"].to(device)
         parsing = batch["parsing"].to(device)
+        pixel_weight = label_weight_map(parsing, cfg.l1_label_weights)
         if cfg.unknown_in_hole > 0:
             parsing = hide_labels_in_hole(parsing, mask, cfg.unknown_in_hole, generator_rng)
         if cfg.channels_last:
@@ -255,7 +267,8 @@ def train(cfg: CompletionTrainConfig, run_dir: Path, device_name: str = "auto") 
             g_logits = d_global(comp, cond) if adversarial else None
             l_logits = (d_local(crop_boxes(comp, boxes), crop_boxes(cond, boxes))
                         if adversarial and d_local is not None else None)
-            total, parts = criterion(out, gt, mask, global_logits=g_logits, local_logits=l_logits)
+            total, parts = criterion(out, gt, mask, global_logits=g_logits, local_logits=l_logits,
+                                     pixel_weight=pixel_weight)
         opt_g.zero_grad(set_to_none=True)
         total.float().backward()
         opt_g.step()
@@ -289,6 +302,16 @@ def load_adapted(generator, trained) -> None:
     new = [k for k in missing if ".reduce." not in k and ".fourier." not in k and ".expand." not in k]
     if new or unexpected:
         raise SystemExit(f"init_from does not fit this G: missing {new[:3]}, unexpected {unexpected[:3]}")
+
+
+def label_weight_map(parsing: torch.Tensor, weights: tuple[tuple[int, float], ...]) -> torch.Tensor | None:
+    """Per-pixel L1 weights (B x H x W) from the true ``parsing``: 1, or a label's weight."""
+    if not weights:
+        return None
+    out = torch.ones(parsing.shape, dtype=torch.float32, device=parsing.device)
+    for label, weight in weights:
+        out[parsing == int(label)] = float(weight)
+    return out
 
 
 def hide_labels_in_hole(parsing: torch.Tensor, mask: torch.Tensor, chance: float,

@@ -30,7 +30,7 @@ from .blend import blend
 from .detail import add_detail
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
-from .structure import extend_below
+from .structure import clear_detached_heads, extend_below
 from .weights import ModelBundle, cpu_supports_bf16, training_config
 
 PERSON_FILL = 0.95
@@ -53,6 +53,7 @@ _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P e
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
 # in on that makes it miss more)
 _MAX_VIEW_SIDE = 1024  # a parsing view is never larger than this
+_MAX_SMOOTH_PIXELS = 1 << 20  # a view's logits are enlarged to at most this many pixels before the argmax
 CROP_BORDER_MIN_CONFIDENCE = 0.7
 """For a P trained on crops with bands cut from every side ("crop" framing), its labels beyond
 the photo's border are kept from this softmax probability up; the body prior fills the rest.
@@ -72,19 +73,22 @@ class _ParseView:
     logits: torch.Tensor  # 1 x C x h x w, float32, CPU
 
     def labels(self) -> np.ndarray:
-        return self.logits.argmax(1)[0].to(torch.uint8).numpy()
+        return _argmax_labels(self.logits)
 
     def paste(self, full: np.ndarray) -> None:
         """Write the view's labels into the canvas-size map: the logits are enlarged bilinearly
-        (up to 4x, which keeps memory small) before the argmax, so label borders are smooth
-        rather than view-pixel blocks; the rest of the way is nearest neighbour."""
+        (up to 4x and ``_MAX_SMOOTH_PIXELS``, which keeps memory and time small) before the
+        argmax, so label borders are smooth rather than view-pixel blocks; the rest of the way
+        is nearest neighbour."""
         _, _, vh, vw = self.logits.shape
-        factor = min(4.0, self.box.height / vh, self.box.width / vw)
-        labels = self.labels()
+        factor = min(4.0, self.box.height / vh, self.box.width / vw, math.sqrt(_MAX_SMOOTH_PIXELS / (vh * vw)))
         if factor > 1.0:
             size = (max(vh, int(round(vh * factor))), max(vw, int(round(vw * factor))))
-            smooth = torch.nn.functional.interpolate(self.logits, size=size, mode="bilinear", align_corners=False)
-            labels = smooth.argmax(1)[0].to(torch.uint8).numpy()
+            smooth = torch.nn.functional.interpolate(self.logits.contiguous(memory_format=torch.channels_last),
+                                                     size=size, mode="bilinear", align_corners=False)
+            labels = _argmax_labels(smooth)
+        else:
+            labels = self.labels()
         full[self.box.slices()] = cv2.resize(labels, (self.box.width, self.box.height),
                                              interpolation=cv2.INTER_NEAREST)
 
@@ -104,11 +108,18 @@ class _ParseView:
         grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
         out = torch.nn.functional.grid_sample(self.logits, grid, mode="bilinear", padding_mode="border",
                                               align_corners=False)
-        labels = out.argmax(1)[0].to(torch.uint8).numpy()
+        labels = _argmax_labels(out)
         if hole is not None and min_confidence > 0:
             confidence = out.softmax(1).amax(1)[0].numpy()
             labels[hole & (confidence < min_confidence)] = UNKNOWN
         return labels
+
+
+def _argmax_labels(logits: torch.Tensor) -> np.ndarray:
+    """The label map (h x w uint8) of 1 x C x h x w logits. The argmax runs over channels-last
+    memory: over the usual layout it reads C strided planes and took 1.4 s for a 12 MP canvas's
+    enlarged logits (one thread), against 0.15 s."""
+    return logits.contiguous(memory_format=torch.channels_last).argmax(1)[0].to(torch.uint8).numpy()
 
 
 def person_box(labels: np.ndarray, background: int = 0) -> Box | None:
@@ -226,6 +237,7 @@ class Completer:
         if view is not None and self.body_prior and request.margins.bottom > 0:
             # legs and shoes below the photo, where P leaves the labels unknown (structure.py)
             bottom = hole.shape[0] - request.margins.bottom
+            parsing_full[:] = clear_detached_heads(parsing_full, bottom, self.bundle.label_set)
             parsing_full[:] = extend_below(parsing_full, bottom, self.bundle.label_set)
             for work in works:
                 if work.region.outward:

@@ -14,6 +14,7 @@ and the editor shows the result as an ordinary parsing map that the user can rep
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..labels import UNKNOWN, LabelSet
@@ -57,6 +58,29 @@ def head_size(parsing: np.ndarray, labels: LabelSet) -> tuple[int, float] | None
         return None
     top = int(head_rows[0])
     return top, float(face_rows[-1] + 1 - top)
+
+
+def clear_detached_heads(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:
+    """``parsing`` with the head labels (hair, face, hat) below ``photo_bottom`` made ``UNKNOWN``
+    where they do not continue a head that the photo shows: a head cannot start below the
+    border. P trained on full-length bands guesses a face in the blouse below a portrait's
+    border (docs/MODELS.md, session 8); ``extend_below`` then gives those pixels its own labels."""
+    h, _ = parsing.shape
+    head_ids = _ids(labels, _HEAD)
+    if photo_bottom >= h or photo_bottom < 1 or not head_ids:
+        return parsing
+    head = np.isin(parsing, head_ids)
+    if not head[photo_bottom:].any():
+        return parsing
+    _, component = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
+    in_photo = np.unique(component[:photo_bottom][head[:photo_bottom]])
+    detached = head & ~np.isin(component, in_photo)
+    detached[:photo_bottom] = False
+    if not detached.any():
+        return parsing
+    out = parsing.copy()
+    out[detached] = UNKNOWN
+    return out
 
 
 def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:

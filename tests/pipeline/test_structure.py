@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from portrait_editor.labels import LIP_NECK, UNKNOWN
-from portrait_editor.pipeline.structure import BODY_HEADS, CANVAS_GAP, REACH_HEADS, SHOE_HEADS, extend_below
+from portrait_editor.pipeline.structure import (
+    BODY_HEADS,
+    CANVAS_GAP,
+    REACH_HEADS,
+    SHOE_HEADS,
+    clear_detached_heads,
+    extend_below,
+)
 
 L = LIP_NECK.id
 
@@ -64,3 +71,19 @@ def test_user_labels_win_and_no_head_means_no_prior():
     tall[60:300, 20:30] = L("pants")
     tall[140:150, 20:30] = L("left-shoe")
     np.testing.assert_array_equal(extend_below(tall, 300, LIP_NECK), tall)
+
+
+def test_a_face_guessed_below_a_portraits_border_is_cleared_but_a_cut_chin_goes_on():
+    p = _person()
+    p[100:130, 25:45] = L("face")  # P's guess in the blouse below the border, under the clothes
+    p[130:140, 25:45] = L("hair")
+    out = clear_detached_heads(p, 100, LIP_NECK)
+    assert (out[100:140, 25:45] == UNKNOWN).all()
+    np.testing.assert_array_equal(out[:100], p[:100])
+    unchanged = (np.arange(200)[:, None] < 100) | ~((np.arange(80) >= 25) & (np.arange(80) < 45))[None, :]
+    np.testing.assert_array_equal(out[unchanged], p[unchanged])
+    # a close-up whose chin the border cuts: the face below continues the photo's face
+    close = _person()
+    close[80:100, 30:42] = L("face")
+    close[100:115, 30:42] = L("face")
+    np.testing.assert_array_equal(clear_detached_heads(close, 100, LIP_NECK), close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -164,6 +165,8 @@ def test_cli_writes_results_and_sheet(tiny_weights, tmp_path, capsys):
     assert "| Telea |" in printed and "| Telea |" in results and "- images: 1" in results
     assert "--task occlusion" in results
     assert (out / "contact_occlusion.png").is_file()
+    per_image = json.loads((out / "per_image_occlusion.json").read_text())
+    assert len(per_image["Telea"]) == 1 and per_image["Telea"][0]["L1 hole"] > 0
 
 
 @needs_data

@@ -479,3 +479,25 @@ def test_hide_labels_in_hole_only_touches_picked_holes():
     hidden = hide_labels_in_hole(parsing, mask, 1.0)
     assert (hidden[:, 2:5, 2:5] == UNKNOWN).all() and (hidden[:, 5:] == 3).all()
     assert (parsing == 3).all()  # a copy, not in place
+
+
+def test_label_weights_scale_the_hole_l1_of_those_labels_only():
+    from training.train_completion import label_weight_map
+
+    parsing = torch.zeros(1, 8, 8, dtype=torch.long)
+    parsing[0, 4:, :4] = 18  # a shoe in the lower left
+    assert label_weight_map(parsing, ()) is None
+    weight = label_weight_map(parsing, ((18, 5.0), (19, 5.0)))
+    assert (weight[0, 4:, :4] == 5).all() and (weight[0, :4] == 1).all() and (weight[0, 4:, 4:] == 1).all()
+    x = torch.zeros(1, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[:, :, 4:] = 1  # the bottom half is the hole
+    on_shoe, beside = x.clone(), x.clone()
+    on_shoe[:, :, 5, 1] = 1.0
+    beside[:, :, 5, 6] = 1.0
+    assert torch.allclose(l1_hole_valid(on_shoe, x, mask, 6.0, 1.0, weight),
+                          5 * l1_hole_valid(beside, x, mask, 6.0, 1.0, weight))
+    assert torch.allclose(l1_hole_valid(beside, x, mask, 6.0, 1.0, weight), l1_hole_valid(beside, x, mask, 6.0, 1.0))
+    outside = x.clone()
+    outside[:, :, 1, 1] = 1.0  # known pixels are not weighted
+    assert torch.allclose(l1_hole_valid(outside, x, mask, 6.0, 1.0, weight), l1_hole_valid(outside, x, mask, 6.0, 1.0))
