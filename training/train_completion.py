@@ -17,6 +17,8 @@ again with the same ``--run-dir``.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,6 +359,23 @@ def export(generator, folder: Path, cfg: CompletionTrainConfig, step: int, val: 
     role = "extrapolation" if cfg.variant == "extrapolation" else "completion"
     meta = run_metadata(cfg, "train_completion", step, {"val_l1_hole_train_masks": val["l1_hole"]} if val else {})
     save_weights(generator, role, folder, metadata=meta)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def export_checkpoint(run_dir: Path, dest: Path) -> int:
+    """The generator of a run's ``last.pt`` as weights in ``dest``: a step between the validations
+    that ``best/`` keeps, to measure in the pipeline. Returns the step."""
+    resolved = json.loads((run_dir / "config.json").read_text())
+    known = {f.name for f in dataclasses.fields(CompletionTrainConfig)}
+    cfg = CompletionTrainConfig(**{k: _tuples(v) for k, v in resolved.items() if k in known})
+    generator = build_model("completion", preset=cfg.preset, **cfg.model)
+    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    generator.load_state_dict(state["generator"])
+    export(generator, dest, cfg, int(state["step"]), None)
+    return int(state["step"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,7 @@ from .blend import blend
 from .detail import add_detail
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
-from .structure import clear_detached_heads, extend_below
+from .structure import clear_detached_heads, continues_legs, extend_below
 from .weights import ModelBundle, cpu_supports_bf16, training_config
 
 PERSON_FILL = 0.95
@@ -189,9 +189,8 @@ class Completer:
             self.border_min_confidence = CROP_BORDER_MIN_CONFIDENCE
         bundle.to(self.device)
         if self.device.type == "cpu":  # oneDNN's fast path on CPUs
-            for net in (bundle.parsing, bundle.completion, bundle.extrapolation, bundle.face):
-                if net is not None:
-                    net.to(memory_format=torch.channels_last)
+            for net in bundle.networks():
+                net.to(memory_format=torch.channels_last)
 
     # -- public -------------------------------------------------------------------------------------
     def run(
@@ -441,12 +440,22 @@ class Completer:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def _network(self, work: _Work) -> torch.nn.Module:
+        """G for this region: the occlusion network inside the photo; beyond its border the
+        extrapolation network, or the body's one where the labels in the hole continue legs or
+        feet (``structure.continues_legs``)."""
+        bundle = self.bundle
+        if not work.region.outward:
+            return bundle.completion
+        if (bundle.extrapolation_body is not None and work.parsing is not None
+                and continues_legs(work.parsing, work.hole, bundle.label_set)):
+            return bundle.extrapolation_body
+        return bundle.extrapolation if bundle.extrapolation is not None else bundle.completion
+
     @torch.inference_mode()
     def _complete(self, work: _Work) -> np.ndarray:
         x, m = self._to_tensors(work.image, work.hole)
-        net = self.bundle.completion
-        if work.region.outward and self.bundle.extrapolation is not None:
-            net = self.bundle.extrapolation
+        net = self._network(work)
         parsing = torch.from_numpy(work.parsing.astype(np.int64)).to(self.device)[None]
         with self._autocast():
             y = net(x, parsing, m).float()

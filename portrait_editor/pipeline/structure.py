@@ -86,7 +86,8 @@ def clear_detached_heads(parsing: np.ndarray, photo_bottom: int, labels: LabelSe
 def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:
     """``parsing`` (canvas size) with the unknown rows below ``photo_bottom`` (the first canvas row
     beyond the photo) given the prior's labels; returned unchanged where the prior has nothing to
-    say (no face in the photo, no body at its edge, the feet already inside the photo)."""
+    say (no face in the photo, no body at its edge, the feet already inside the photo or below
+    the canvas)."""
     h, w = parsing.shape
     if photo_bottom >= h or photo_bottom < 1:
         return parsing
@@ -98,6 +99,11 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     if feet <= photo_bottom:
         return parsing
     feet = int(round(np.clip(h * (1 - CANVAS_GAP), feet - REACH_HEADS * head_h, feet + REACH_HEADS * head_h)))
+    if feet - SHOE_HEADS * head_h >= h:
+        # The canvas ends above any feet the proportions allow (a band under a portrait): the
+        # prior would only cut the garments into columns with background between them, which G
+        # draws as stripes (docs/MODELS.md, session 10); P's labels and G decide there.
+        return parsing
     edge_rows = max(1, int(round(_EDGE_ROWS * photo_bottom)))
     edge = parsing[photo_bottom - edge_rows:photo_bottom]
     body_ids = _ids(labels, _LEGWEAR + _TO_KNEES + _TO_HIPS)
@@ -140,3 +146,18 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
             plan[max(photo_bottom, shoe_top):min(h, feet), a:b] = labels.id(shoe)
     out[unknown] = plan[unknown]
     return out
+
+
+LEGS_MIN_FRACTION = 0.005
+"""``continues_legs``: the share of a hole that legs, legwear and shoes must cover."""
+
+
+def continues_legs(parsing: np.ndarray, hole: np.ndarray, labels: LabelSet) -> bool:
+    """Whether the labels inside ``hole`` carry a body's legs, legwear or shoes (at least
+    ``LEGS_MIN_FRACTION`` of it): a band under a full-length person rather than under a
+    portrait or a scene, for the extrapolation network trained on full-length photos."""
+    area = np.count_nonzero(hole)
+    if not area:
+        return False
+    ids = _ids(labels, _LEGWEAR + ("left-shoe", "right-shoe"))
+    return np.count_nonzero(np.isin(parsing, ids) & hole) >= LEGS_MIN_FRACTION * area

@@ -30,11 +30,14 @@ from ..paths import resources_dir, user_config_dir
 ENV_VAR = "PORTRAIT_EDITOR_WEIGHTS"
 FORMAT_VERSION = 1
 
-# role -> network kind. "extrapolation" is G trained on border bands (dropout, no local D).
+# role -> network kind. "extrapolation" is G trained on border bands; "extrapolation_body", when
+# present, is the one for bands that continue a body's legs and feet (trained on full-length
+# photos), the other taking every other band (portraits, scenes): Completer picks per region.
 ROLES: dict[str, str] = {
     "parsing": "parsing",
     "completion": "completion",
     "extrapolation": "completion",
+    "extrapolation_body": "completion",
     "face": "face",
 }
 REQUIRED_ROLES = ("parsing", "completion")
@@ -61,6 +64,7 @@ class ModelBundle:
     folder: Path
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     hole_fill: tuple[float, float, float] = DEFAULT_HOLE_FILL
+    extrapolation_body: nn.Module | None = None
 
     def trained_size(self, role: str) -> tuple[int, int]:
         """(H, W) of the photos the ``role`` network was trained on (see :func:`trained_size`)."""
@@ -71,10 +75,13 @@ class ModelBundle:
         return trained_framing(self.metadata.get(role, {}))
 
     def to(self, device: torch.device | str) -> ModelBundle:
-        for net in (self.parsing, self.completion, self.extrapolation, self.face):
-            if net is not None:
-                net.to(device)
+        for net in self.networks():
+            net.to(device)
         return self
+
+    def networks(self) -> list[nn.Module]:
+        return [net for net in (self.parsing, self.completion, self.extrapolation, self.extrapolation_body,
+                                self.face) if net is not None]
 
 
 def training_config(info: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +247,7 @@ def load_bundle(explicit: str | os.PathLike | None = None, device: torch.device 
         parsing=nets["parsing"],
         completion=nets["completion"],
         extrapolation=nets["extrapolation"],
+        extrapolation_body=nets["extrapolation_body"],
         face=nets["face"],
         label_set=label_set,
         folder=folder,

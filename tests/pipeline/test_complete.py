@@ -128,6 +128,28 @@ def test_border_hole_uses_extrapolation_weights(tiny_bundle, portrait, monkeypat
     assert calls == ["extrapolation", "completion", "completion"]
 
 
+def test_bands_that_continue_legs_go_to_the_body_extrapolation_network(tiny_bundle, portrait, monkeypatch):
+    """With both margins networks, a band whose labels carry legs or shoes goes to the one trained
+    on full-length photos, any other band to the general one; a user's map decides the same way."""
+    import copy
+
+    monkeypatch.setattr(tiny_bundle, "extrapolation_body", copy.deepcopy(tiny_bundle.extrapolation))
+    calls: list[str] = []
+    for role in ("completion", "extrapolation", "extrapolation_body"):
+        net = getattr(tiny_bundle, role)
+        original = net.forward
+        monkeypatch.setattr(net, "forward", lambda *a, _o=original, _r=role, **k: calls.append(_r) or _o(*a, **k))
+    labels = tiny_bundle.label_set
+    h, w = portrait.shape[:2]
+    completer = Completer(tiny_bundle)
+    for below in ("left-leg", "right-shoe", "upper-clothes", "background"):
+        parsing = np.full((h + 30, w), labels.id("background"), np.uint8)
+        parsing[80:, 20:100] = labels.id("upper-clothes")
+        parsing[h:, 30:50] = labels.id(below)
+        completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
+    assert calls == ["extrapolation_body", "extrapolation_body", "extrapolation", "extrapolation"]
+
+
 def test_face_network_runs_only_when_hole_covers_face(tiny_bundle, portrait, monkeypatch):
     calls = []
     original = tiny_bundle.face.forward

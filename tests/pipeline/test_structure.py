@@ -73,6 +73,19 @@ def test_user_labels_win_and_no_head_means_no_prior():
     np.testing.assert_array_equal(extend_below(tall, 300, LIP_NECK), tall)
 
 
+def test_a_band_that_ends_above_the_feet_is_left_to_p_and_g():
+    """Under a portrait the canvas ends heads above the feet: no garment columns, no background."""
+    # head 20 px: the soles go at least 7.5 - 1.5 = 6 heads down (row 120), the shoes 0.8 heads above
+    lowest_shoe_top = int(np.ceil((BODY_HEADS - REACH_HEADS - SHOE_HEADS) * 20))
+    assert lowest_shoe_top == 104
+    for canvas_h in (101, 104):
+        p = _person(canvas_h=canvas_h)
+        np.testing.assert_array_equal(extend_below(p, 100, LIP_NECK), p)
+    p = _person(canvas_h=106)
+    out = extend_below(p, 100, LIP_NECK)
+    assert (out[104:106, 20:30] == L("right-shoe")).all() and (out[100:104, 20:30] == L("pants")).all()
+
+
 def test_a_face_guessed_below_a_portraits_border_is_cleared_but_a_cut_chin_goes_on():
     p = _person()
     p[100:130, 25:45] = L("face")  # P's guess in the blouse below the border, under the clothes
@@ -87,3 +100,25 @@ def test_a_face_guessed_below_a_portraits_border_is_cleared_but_a_cut_chin_goes_
     close[80:100, 30:42] = L("face")
     close[100:115, 30:42] = L("face")
     np.testing.assert_array_equal(clear_detached_heads(close, 100, LIP_NECK), close)
+
+
+def test_continues_legs_needs_legs_or_shoes_over_a_share_of_the_hole():
+    from portrait_editor.pipeline.structure import LEGS_MIN_FRACTION, continues_legs
+
+    hole = np.zeros((100, 100), bool)
+    hole[60:] = True
+    parsing = np.zeros((100, 100), np.uint8)
+    parsing[:, 40:60] = LIP_NECK.id("upper-clothes")
+    assert not continues_legs(parsing, hole, LIP_NECK)
+    parsing[60:, 40:60] = LIP_NECK.id("pants")
+    assert continues_legs(parsing, hole, LIP_NECK)
+    parsing[60:, 40:60] = LIP_NECK.id("background")
+    needed = int(np.ceil(LEGS_MIN_FRACTION * hole.sum()))
+    parsing[99, :needed - 1] = LIP_NECK.id("left-shoe")
+    assert not continues_legs(parsing, hole, LIP_NECK)  # a few stray pixels are not a body
+    parsing[99, :needed] = LIP_NECK.id("left-shoe")
+    assert continues_legs(parsing, hole, LIP_NECK)
+    parsing[:60, :] = LIP_NECK.id("left-leg")  # legs above the hole do not count
+    parsing[60:, :] = LIP_NECK.id("background")
+    assert not continues_legs(parsing, hole, LIP_NECK)
+    assert not continues_legs(parsing, np.zeros_like(hole), LIP_NECK)

@@ -160,3 +160,21 @@ def test_face_crops_with_p_use_p_parsing_of_the_photo_with_its_hole(tiny_weights
     with mock.patch("training.train_face.parse_with_hole", return_value=labels_without_face):
         fallback = face_crops(g, g_size, batch, fill, face_id, 32, 16, cpu, "fp32", p)
     torch.testing.assert_close(fallback["target"], with_gt["target"])
+
+
+@needs_data
+def test_a_running_g_exports_the_step_in_its_checkpoint(tmp_path):
+    """``training.export RUN --checkpoint`` writes G as it is in last.pt, for a step between validations."""
+    from training.export import main as export_main
+
+    run = tmp_path / "run"
+    assert _train("train_completion", run, "steps=2").returncode == 0
+    export_main([str(run), "--checkpoint", "--dest", str(tmp_path / "w"), "--as", "extrapolation_body",
+                 "--only", "completion"])
+    net, info = load_network(tmp_path / "w", "extrapolation_body")
+    assert info["training"]["steps"] == 2 and info["dtype"] == "float16"
+    state = torch.load(run / "last.pt", weights_only=True)["generator"]
+    for name, tensor in net.state_dict().items():
+        torch.testing.assert_close(tensor, state[name].half().to(tensor.dtype))
+    with pytest.raises(SystemExit, match="no last.pt"):
+        export_main([str(tmp_path / "w"), "--checkpoint", "--dest", str(tmp_path / "x")])
