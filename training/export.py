@@ -21,8 +21,9 @@ from portrait_editor.pipeline.weights import ROLES, load_network, save_weights
 
 
 def export_folder(source: Path, dest: Path, note: str = "", only: str | None = None,
-                  as_role: str | None = None) -> list[str]:
-    """Export every role in ``source`` (or ``only`` that one, saved as ``as_role`` if given)."""
+                  as_role: str | None = None, recorded_source: Path | None = None) -> list[str]:
+    """Export every role in ``source`` (or ``only`` that one, saved as ``as_role`` if given); the
+    metadata names ``recorded_source`` (default ``source``) as where the weights came from."""
     roles = [role for role in ROLES if (source / f"{role}.safetensors").is_file() and only in (None, role)]
     if not roles:
         raise SystemExit(f"no weights (*.safetensors + *.json{'' if only is None else ' for ' + only}) in {source}")
@@ -31,7 +32,8 @@ def export_folder(source: Path, dest: Path, note: str = "", only: str | None = N
     for role in roles:
         net, info = load_network(source, role)
         meta = {k: v for k, v in info.items() if k not in ("config", "kind", "role", "dtype", "format")}
-        meta["export"] = {"date": dt.date.today().isoformat(), "source": str(source), "note": note}
+        meta["export"] = {"date": dt.date.today().isoformat(), "source": str(recorded_source or source),
+                          "note": note}
         out = as_role or role
         save_weights(net, out, dest, metadata=meta, half=True)
         print(f"{role}: {source} -> {dest / (out + '.safetensors')}")
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
                 if not (source / "last.pt").is_file():
                     raise SystemExit(f"no last.pt in {source}")
                 step = export_checkpoint(source, Path(tmp))
-                export_folder(Path(tmp), dest, args.note or f"{source} step {step}", args.only, args.as_role)
+                export_folder(Path(tmp), dest, args.note or f"step {step}", args.only, args.as_role, source)
         return
     for source in args.sources:
         export_folder(source, dest, args.note, args.only, args.as_role)

@@ -17,9 +17,8 @@ again with the same ``--run-dir``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -369,7 +368,7 @@ def export_checkpoint(run_dir: Path, dest: Path) -> int:
     """The generator of a run's ``last.pt`` as weights in ``dest``: a step between the validations
     that ``best/`` keeps, to measure in the pipeline. Returns the step."""
     resolved = json.loads((run_dir / "config.json").read_text())
-    known = {f.name for f in dataclasses.fields(CompletionTrainConfig)}
+    known = {f.name for f in fields(CompletionTrainConfig)}
     cfg = CompletionTrainConfig(**{k: _tuples(v) for k, v in resolved.items() if k in known})
     generator = build_model("completion", preset=cfg.preset, **cfg.model)
     state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)

@@ -447,8 +447,7 @@ class Completer:
         bundle = self.bundle
         if not work.region.outward:
             return bundle.completion
-        if (bundle.extrapolation_body is not None and work.parsing is not None
-                and continues_legs(work.parsing, work.hole, bundle.label_set)):
+        if bundle.extrapolation_body is not None and continues_legs(work.parsing, work.hole, bundle.label_set):
             return bundle.extrapolation_body
         return bundle.extrapolation if bundle.extrapolation is not None else bundle.completion
 
