@@ -35,6 +35,8 @@ WILD_SOURCES = {"wild-occlusion": ("portraits", "celebamask", "scenes"),
                 "wild-extrapolation": ("portraits", "scenes"),
                 "wild-faces": ("celebamask",)}
 WILD_BANDS = (("bottom", 0.20), ("top", 0.08))
+"""The bands of the extrapolation task, taken in turn by the photos of each source (so portraits
+and scenes each get both: feet and ground below, heads and sky above)."""
 WILD_FACE_HOLE = 56
 """The face hole's side at a 256 px reference height: 112 px on a 512 px close-up, about a third
 to a half of the face."""
@@ -81,14 +83,17 @@ def wild_cases(task: str, sources_root: str | Path, limit: int | None = None,
     masks = occlusion_masks(validation=True)
     faces = FaceHole(edge=WILD_FACE_HOLE)
     cases = []
+    seen: dict[str, int] = {}  # photos of each source so far
     for index, (reader, name) in enumerate(order):
         sample = reader.load(name)
         key = next(k for k, v in WILD_READERS.items() if isinstance(reader, v))
+        turn = seen.get(key, 0)
+        seen[key] = turn + 1
         photo, parsing, person = _fit(sample["image"], sample["parsing"], sample.get("person"), max_side)
         rng = hole_rng(index)
         label = f"{key}/{name}"
         if task == "wild-extrapolation":
-            side, fraction = WILD_BANDS[index % len(WILD_BANDS)]
+            side, fraction = WILD_BANDS[turn % len(WILD_BANDS)]
             cropped, margins, band = extrapolation_input(photo, side, fraction, rng)
             canvas, hole = expand_canvas(cropped, None, margins)
             cases.append(Case(name=label, dataset=key, image=cropped, mask=None, margins=margins, canvas=canvas,

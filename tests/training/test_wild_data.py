@@ -205,7 +205,8 @@ def test_wild_cases_cover_the_tasks(sources, monkeypatch):
     assert all(max(c.target.shape[:2]) <= 64 and c.hole.any() and c.mask is not None for c in occ)
     ext = wild_cases("wild-extrapolation", sources, limit=2)
     assert all(c.mask is None and c.margins.any() and c.canvas.shape == c.target.shape for c in ext)
-    assert ext[0].margins.bottom > 0 and ext[1].margins.top > 0
+    sides = {(c.dataset, "bottom" if c.margins.bottom else "top") for c in ext}
+    assert sides == {(key, side) for key in ("portraits", "scenes") for side in ("bottom", "top")}  # each source both
     faces = wild_cases("wild-faces", sources, limit=3)
     assert faces and all((c.hole & (c.parsing == L("face"))).any() for c in faces)
     assert wild_cases("wild-occlusion", sources.parent / "nothing") == []
