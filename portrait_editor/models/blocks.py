@@ -141,6 +141,36 @@ Pads = tuple[int, int, int, int]
 """Padding amounts in :func:`torch.nn.functional.pad` order: (left, right, top, bottom)."""
 
 
+@torch.no_grad()
+def fold_batch_norms(net: nn.Module) -> int:
+    """Fold every eval-mode batch norm that directly follows a conv (in a ``nn.Sequential``, the
+    conv itself or the last layer of the one before) into that conv's weights and bias, and
+    replace it by an identity. Inference only: the outputs are unchanged up to rounding, and the
+    norms' separate passes over memory go (about a tenth of P's and G's time on a CPU). Norms in
+    training mode, or without running statistics, are left alone. Returns how many were folded."""
+    folded = 0
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(1, len(seq)):
+            norm, conv = seq[i], seq[i - 1]
+            if isinstance(conv, nn.Sequential) and len(conv) > 0:
+                conv = conv[-1]
+            if (not isinstance(norm, nn.BatchNorm2d) or norm.training or norm.running_mean is None
+                    or type(conv) is not nn.Conv2d or conv.out_channels != norm.num_features):
+                continue
+            scale = norm.running_var.float().add(norm.eps).rsqrt()
+            if norm.affine:
+                scale = scale * norm.weight.float()
+            shift = -norm.running_mean.float() * scale
+            if norm.affine:
+                shift = shift + norm.bias.float()
+            bias = conv.bias.float() * scale + shift if conv.bias is not None else shift
+            conv.weight.copy_(conv.weight.float() * scale.view(-1, 1, 1, 1))
+            conv.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=conv.weight.requires_grad)
+            seq[i] = nn.Identity()
+            folded += 1
+    return folded
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, Pads]:
     """Pad the bottom and right of ``x`` (``... x H x W``) so both sizes divide by ``multiple``.
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..labels import UNKNOWN
+from ..models.blocks import fold_batch_norms
 from .blend import blend
 from .detail import add_detail
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
@@ -188,6 +189,8 @@ class Completer:
         if bundle.trained_framing("parsing") == "crop":
             self.border_min_confidence = CROP_BORDER_MIN_CONFIDENCE
         bundle.to(self.device)
+        for net in bundle.networks():
+            fold_batch_norms(net)  # eval-mode nets only: their norms are fixed affine maps
         if self.device.type == "cpu":  # oneDNN's fast path on CPUs
             for net in bundle.networks():
                 net.to(memory_format=torch.channels_last)

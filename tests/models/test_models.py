@@ -26,7 +26,7 @@ from portrait_editor.models import (
     find_mobilenet_v2_imagenet,
     preset,
 )
-from portrait_editor.models.blocks import crop_padding, pad_to_multiple
+from portrait_editor.models.blocks import crop_padding, fold_batch_norms, pad_to_multiple
 
 SIZES = [(64, 48), (97, 131), (256, 192), (5, 3)]
 
@@ -337,3 +337,34 @@ def test_a_trained_deconv_g_is_adapted_to_resize_and_fourier_blocks():
         assert torch.allclose(up[1].weight, deconv.weight.transpose(0, 1).flip(2, 3) / 4)
     with pytest.raises(ValueError, match="width"):
         adapt_generator_state(old.state_dict(), old.config, preset("completion", "tiny", width=16))
+
+
+@pytest.mark.parametrize("kind", ["parsing", "completion"])
+def test_folding_batch_norms_keeps_the_outputs(kind):
+    torch.manual_seed(0)
+    net = build_model(kind, preset="tiny")
+    for m in net.modules():  # statistics far from the identity, as after training
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.3, 3.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    net.eval()
+    x, mask = torch.randn(1, 3, 64, 48), torch.zeros(1, 1, 64, 48)
+    mask[..., 16:40, 8:30] = 1
+    parsing = torch.randint(0, 20, (1, 64, 48))
+
+    def forward():
+        with torch.no_grad():
+            return net(x, mask).p if kind == "parsing" else net(x, parsing, mask)
+
+    before = forward()
+    norms = sum(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    folded = fold_batch_norms(net)
+    assert folded > 0 and sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == norms - folded
+    torch.testing.assert_close(forward(), before, atol=1e-4, rtol=1e-4)
+
+
+def test_batch_norms_in_training_mode_are_not_folded():
+    net = build_model("completion", preset="tiny").train()
+    assert fold_batch_norms(net) == 0
