@@ -49,6 +49,10 @@ CROP_WORK_FACTOR = 2.0
 CROP_OUTWARD_FACTOR = 1.0
 """An extrapolation network trained on crops at random zoom ("crop" framing) sees the grown
 canvas fitted to this many times its training size."""
+OUTWARD_TURNS = True
+"""That training size is turned to the canvas's orientation: to a convolutional network
+trained on crops the frame's shape means nothing, and a landscape canvas fitted to the upright
+256x176 was worked on at 2/3 of the scale of the same canvas turned upright."""
 _PERSON_MIN_FRACTION = 0.005  # fewer person pixels than this in a view: no person found
 _REPARSE_RATIO = 2.0  # parse again around a person smaller (or larger) than P expects by this much
 # (not less: a P that misses the feet under a hole measures the person 20-30 % short, and zooming
@@ -343,6 +347,8 @@ class Completer:
             trained = self.bundle.trained_size("extrapolation")
             if self.bundle.trained_framing("extrapolation") == "crop":
                 trained = (round(trained[0] * CROP_OUTWARD_FACTOR), round(trained[1] * CROP_OUTWARD_FACTOR))
+                if OUTWARD_TURNS and (hole.shape[1] > hole.shape[0]) != (trained[1] > trained[0]):
+                    trained = trained[::-1]
             outward = _view_scale(hole.shape, trained)
         if self.bundle.trained_framing("completion") == "crop":
             side = int(CROP_WORK_FACTOR * max(self.bundle.trained_size("completion")))

@@ -293,6 +293,22 @@ def test_a_margins_network_trained_on_crops_sees_the_canvas_at_its_own_factor(ti
     assert region.scale == pytest.approx(min(1.5 * 192 / 1000, 1.5 * 128 / 600), rel=0.02)
 
 
+@pytest.mark.parametrize("turns", [True, False])
+def test_a_landscape_canvas_is_fitted_to_the_crop_size_turned_landscape(tiny_bundle, monkeypatch, turns):
+    """A margins network trained on upright crops sees a landscape canvas fitted to its training
+    size turned on its side (192x128 -> 128x192), not squeezed into the upright one."""
+    from portrait_editor.pipeline import complete
+
+    monkeypatch.setitem(tiny_bundle.metadata, "extrapolation",
+                        {"training": {"resolved": {"framing": "crop", "size": [192, 128]}}})
+    monkeypatch.setattr(complete, "OUTWARD_TURNS", turns)
+    image = np.full((500, 900, 3), 120, np.uint8)
+    result = Completer(tiny_bundle).run(CompletionRequest(image=image, margins=Margins(100, 0, 0, 0)))
+    (region,) = result.regions
+    fitted = min(128 / 600, 192 / 900) if turns else min(192 / 600, 128 / 900)
+    assert region.outward and region.scale == pytest.approx(fitted, rel=0.02)
+
+
 def test_unsure_labels_beyond_the_border_are_left_to_the_network(tiny_bundle, monkeypatch):
     """With an extrapolation network trained on unknown labels in its holes, P's low-confidence
     labels in a border hole become UNKNOWN; confident ones and labels inside the photo stay."""
