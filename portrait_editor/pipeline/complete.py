@@ -62,6 +62,8 @@ _MAX_SMOOTH_PIXELS = 1 << 20  # a view's logits are enlarged to at most this man
 CROP_BORDER_MIN_CONFIDENCE = 0.7
 """For a P trained on crops with bands cut from every side ("crop" framing), its labels beyond
 the photo's border are kept from this softmax probability up; the body prior fills the rest.
+P's weights may name their own gate (``border_min_confidence`` in ``parsing.json``, measured
+for those weights: the session 8 P's is 0.6); this is the default for weights that do not.
 ``benchmarks/body_prior.py --gates 0,0.5,0.7`` on the 20 CCP bottom bands with the session 7 P
 (shoe IoU / leg+shoe mIoU / bands with shoes drawn): P's labels everywhere 0.132 / 0.263 / 14,
 from 0.5 with the prior 0.230 / 0.316 / 20, from 0.7 0.251 / 0.333 / 19 (the session 6 P was
@@ -191,7 +193,8 @@ class Completer:
             if float(resolved.get("unknown_in_hole", 0) or 0) > 0:
                 self.border_min_confidence = BORDER_MIN_CONFIDENCE
         if bundle.trained_framing("parsing") == "crop":
-            self.border_min_confidence = CROP_BORDER_MIN_CONFIDENCE
+            gate = bundle.metadata.get("parsing", {}).get("border_min_confidence", CROP_BORDER_MIN_CONFIDENCE)
+            self.border_min_confidence = float(gate)
         bundle.to(self.device)
         for net in bundle.networks():
             fold_batch_norms(net)  # eval-mode nets only: their norms are fixed affine maps

@@ -375,6 +375,9 @@ def test_a_p_trained_on_crops_parses_the_canvas_and_then_each_holes_crop(tiny_bu
     monkeypatch.setitem(tiny_bundle.metadata, "completion", crop_trained)
     completer = Completer(tiny_bundle)
     assert completer.border_min_confidence == CROP_BORDER_MIN_CONFIDENCE
+    monkeypatch.setitem(tiny_bundle.metadata, "parsing", {**crop_trained, "border_min_confidence": 0.6})
+    assert Completer(tiny_bundle).border_min_confidence == 0.6  # the gate measured for these weights
+    monkeypatch.setitem(tiny_bundle.metadata, "parsing", crop_trained)
     views = []
     parse_view = completer._parse_view
     monkeypatch.setattr(completer, "_parse_view", lambda *a: views.append(parse_view(*a)) or views[-1])
