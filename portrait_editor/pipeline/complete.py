@@ -68,6 +68,16 @@ for those weights: the session 8 P's is 0.6); this is the default for weights th
 (shoe IoU / leg+shoe mIoU / bands with shoes drawn): P's labels everywhere 0.132 / 0.263 / 14,
 from 0.5 with the prior 0.230 / 0.316 / 20, from 0.7 0.251 / 0.333 / 19 (the session 6 P was
 best from 0.5: 0.237 / 0.314 / 19)."""
+DECONV_OUTPUT_TAPS = 3
+"""The output of a G with transposed convolutions (``upsample: deconv``; the shipped
+``extrapolation_body``) goes through :func:`remove_checkerboard` with this many taps (0: none) at
+its working size: its 2-px checkerboard showed as a herringbone hatch over the ground below feet."""
+FACE_RESIDUAL_TAPS = 5
+"""The residual of an F with transposed convolutions (``upsample: deconv``) goes through
+:func:`remove_checkerboard` with this many taps (0: none) at F's size, before it is enlarged to
+the face: the two stride-2 transposed convolutions of the session 6 F
+leave 2- and 4-px checkerboards in it, which at a 500-px face became a grid of 8-px squares over
+the eyes and nose."""
 
 
 @dataclass
@@ -470,6 +480,8 @@ class Completer:
         parsing = torch.from_numpy(work.parsing.astype(np.int64)).to(self.device)[None]
         with self._autocast():
             y = net(x, parsing, m).float()
+        if DECONV_OUTPUT_TAPS > 1 and getattr(net.config, "upsample", "") == "deconv":
+            y = remove_checkerboard(y, int(DECONV_OUTPUT_TAPS))
         y = x * (1 - m) + y * m
         return _to_uint8(y)
 
@@ -499,12 +511,32 @@ class Completer:
         p = torch.from_numpy(crop_lab.astype(np.int64)).to(self.device)[None]
         with self._autocast():
             residual = self.bundle.face(x_in, p, m).float()
+        if FACE_RESIDUAL_TAPS > 1 and getattr(self.bundle.face.config, "upsample", "") == "deconv":
+            residual = remove_checkerboard(residual, int(FACE_RESIDUAL_TAPS))
         residual = residual[0].permute(1, 2, 0).cpu().numpy() * 127.5
-        residual = cv2.resize(residual, (side, side), interpolation=cv2.INTER_CUBIC if not shrink else cv2.INTER_AREA)
+        # back to the window's size: enlarged smoothly when F worked below it (INTER_AREA enlarges
+        # like nearest and drew F's pixels as a grid of blocks), averaged when F worked above it
+        residual = cv2.resize(residual, (side, side), interpolation=cv2.INTER_LINEAR if shrink else cv2.INTER_AREA)
         inside = hole[win]
         refined = np.clip(fill[win].astype(np.float32) + residual, 0, 255).round().astype(np.uint8)
         fill[win][inside] = refined[inside]
         return True
+
+
+def remove_checkerboard(t: torch.Tensor, taps: int) -> torch.Tensor:
+    """``t`` (N x C x H x W) through a separable binomial filter of ``taps`` taps (odd, >= 3),
+    borders reflected. Every such filter removes the 2-px period (the Nyquist frequency, where a
+    stride-2 transposed convolution leaves its checkerboard) exactly; 3 taps halve the 4-px
+    period and keep 85% of an 8-px one, 5 taps keep a quarter of the 4-px, 73% of an 8-px and
+    93% of a 16-px period."""
+    if taps < 3 or taps % 2 == 0:
+        raise ValueError(f"taps must be odd and at least 3, got {taps}")
+    kernel = torch.tensor([math.comb(taps - 1, k) for k in range(taps)], dtype=t.dtype, device=t.device)
+    kernel = kernel / kernel.sum()
+    c, r = t.shape[1], taps // 2
+    t = torch.nn.functional.pad(t, (r, r, r, r), mode="reflect")
+    t = torch.nn.functional.conv2d(t, kernel.view(1, 1, 1, taps).expand(c, 1, 1, taps), groups=c)
+    return torch.nn.functional.conv2d(t, kernel.view(1, 1, taps, 1).expand(c, 1, taps, 1), groups=c)
 
 
 def face_window(face: np.ndarray) -> tuple[int, int, int]:

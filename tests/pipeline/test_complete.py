@@ -184,6 +184,83 @@ def test_face_network_works_at_the_crop_size_it_was_trained_for(tiny_bundle, mon
     assert [tuple(s) for s in sizes] == [(48, 48), (48, 48)]
 
 
+def test_remove_checkerboard_removes_the_2px_period_and_keeps_smooth_structure():
+    from portrait_editor.pipeline.complete import remove_checkerboard
+
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(48.0), indexing="ij")
+    smooth = torch.sin(xx / 7) + 0.02 * yy
+    checker = ((yy + xx) % 2) * 2 - 1
+    for taps in (3, 5):
+        out = remove_checkerboard((smooth + 0.5 * checker)[None, None].expand(1, 3, 40, 48), taps)
+        assert out.shape == (1, 3, 40, 48)
+        inner = (slice(None), slice(None), slice(3, -3), slice(3, -3))
+        assert (out - smooth)[inner].abs().max() < 0.02  # the checkerboard is gone, the sine kept
+    with pytest.raises(ValueError, match="odd"):
+        remove_checkerboard(smooth[None, None], 4)
+
+
+def _refined_difference(tiny_bundle, monkeypatch, residual_checker: float, upsample: str = "deconv") -> np.ndarray:
+    """The hole of a large face (window 4x F's crop size) with F returning a flat residual plus a
+    2-px checkerboard, minus the same run without F (no blending)."""
+    import dataclasses
+
+    monkeypatch.setattr(tiny_bundle.face, "config", dataclasses.replace(tiny_bundle.face.config, crop_size=32,
+                                                                         upsample=upsample))
+
+    def fake_face(x, *a):
+        yy, xx = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
+        return (0.2 + residual_checker * (((yy + xx) % 2) * 2 - 1).float()).expand_as(x)
+
+    monkeypatch.setattr(tiny_bundle.face, "forward", fake_face)
+    image = np.full((300, 300, 3), 100, np.uint8)
+    parsing = np.zeros((300, 300), np.uint8)
+    parsing[60:240, 60:240] = tiny_bundle.label_set.id("face")
+    mask = _box_mask((300, 300), (110, 110, 190, 190))
+    completer = Completer(tiny_bundle)
+    with_f, without_f = (completer.run(CompletionRequest(image=image, mask=mask, parsing=parsing, blend=False,
+                                                         use_face=use)).image for use in (True, False))
+    return with_f[120:180, 120:180].astype(float) - without_f[120:180, 120:180]
+
+
+def test_a_face_residual_is_enlarged_smoothly_without_its_checkerboard(tiny_bundle, monkeypatch):
+    """F works at 32 px on a 250-px window: its residual is enlarged smoothly (it was enlarged with
+    INTER_AREA, nearest-like, into blocks) and its transposed convolutions' 2-px checkerboard is
+    filtered out first, so the hole gets the flat residual (0.2 x 127.5) and no grid."""
+    diff = _refined_difference(tiny_bundle, monkeypatch, 0.1)
+    assert abs(diff.mean() - 0.2 * 127.5) < 1.5
+    assert diff.std() < 1.0
+    from portrait_editor.pipeline import complete
+
+    # an F without transposed convolutions is not filtered: a checkerboard it drew would show
+    assert _refined_difference(tiny_bundle, monkeypatch, 0.1, upsample="resize").std() > 3
+    monkeypatch.setattr(complete, "FACE_RESIDUAL_TAPS", 0)  # unfiltered, the grid shows at the window's scale
+    assert _refined_difference(tiny_bundle, monkeypatch, 0.1).std() > 3
+
+
+def test_a_deconv_generators_output_loses_its_checkerboard(tiny_bundle, portrait, monkeypatch):
+    import dataclasses
+
+    from portrait_editor.pipeline import complete
+
+    net = tiny_bundle.completion
+    def checkered(x, *a):
+        yy, xx = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
+        return (0.5 * (((yy + xx) % 2) * 2 - 1).float()).expand_as(x)
+
+    monkeypatch.setattr(net, "forward", checkered)
+    mask = _box_mask(portrait.shape[:2], (40, 30, 100, 90))
+    spreads = {}
+    for upsample in ("resize", "deconv"):
+        monkeypatch.setattr(net, "config", dataclasses.replace(net.config, upsample=upsample))
+        out = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, blend=False, use_face=False))
+        spreads[upsample] = out.image[50:90, 40:80].astype(float).std()
+    # enlarged from G's working scale, a resize G's checkerboard still shows; a deconv G's is gone
+    assert spreads["deconv"] < 0.2 * spreads["resize"]
+    monkeypatch.setattr(complete, "DECONV_OUTPUT_TAPS", 0)
+    out = Completer(tiny_bundle).run(CompletionRequest(image=portrait, mask=mask, blend=False, use_face=False))
+    assert out.image[50:90, 40:80].astype(float).std() == pytest.approx(spreads["resize"])
+
+
 @pytest.mark.parametrize("bad", ["empty", "size", "full"])
 def test_bad_requests_raise_clear_errors(tiny_bundle, portrait, bad):
     mask = {"empty": np.zeros(portrait.shape[:2], bool),
