@@ -161,3 +161,19 @@ def continues_legs(parsing: np.ndarray, hole: np.ndarray, labels: LabelSet) -> b
         return False
     ids = _ids(labels, _LEGWEAR + ("left-shoe", "right-shoe"))
     return np.count_nonzero(np.isin(parsing, ids) & hole) >= LEGS_MIN_FRACTION * area
+
+
+def body_weight(parsing: np.ndarray, labels: LabelSet, margin: float) -> np.ndarray:
+    """Float32 weights in [0, 1]: 1 on the person's labels (anything but background and
+    ``UNKNOWN``) shrunk by ``margin`` px, falling to 0 across the labels' outline (a Gaussian
+    of ``margin`` px). The pipeline takes a band's body from the network trained on full-length
+    people and the rest (floor, grass, a street), the body's outline included, from the one
+    trained on photos of every kind."""
+    person = parsing != UNKNOWN
+    if labels.has("background"):
+        person &= parsing != labels.id("background")
+    if not person.any():
+        return np.zeros(parsing.shape, np.float32)
+    r = max(1, int(round(margin)))
+    inner = cv2.erode(person.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.GaussianBlur(inner.astype(np.float32), (0, 0), r)

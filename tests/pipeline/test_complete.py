@@ -147,7 +147,53 @@ def test_bands_that_continue_legs_go_to_the_body_extrapolation_network(tiny_bund
         parsing[80:, 20:100] = labels.id("upper-clothes")
         parsing[h:, 30:50] = labels.id(below)
         completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
-    assert calls == ["extrapolation_body", "extrapolation_body", "extrapolation", "extrapolation"]
+    # a band with legs takes its body from the body network and its ground from the general one
+    assert calls == ["extrapolation_body", "extrapolation"] * 2 + ["extrapolation", "extrapolation"]
+
+
+@pytest.mark.parametrize("ground", [200, 40])
+def test_a_body_band_takes_the_ground_from_the_network_whose_ground_matches_the_photo(tiny_bundle, monkeypatch,
+                                                                                     ground):
+    """Under full-length legs the body network fills the legs and shoes; the general margins
+    network fills the floor around them when its floor's colour is nearer the photo's (the body
+    network, trained on CCP's streets alone, drew a wooden floor as grey pavement)."""
+    import copy
+
+    from portrait_editor.pipeline import complete
+
+    monkeypatch.setattr(tiny_bundle, "extrapolation_body", copy.deepcopy(tiny_bundle.extrapolation))
+    monkeypatch.setattr(tiny_bundle.extrapolation_body, "forward", lambda x, *a: torch.full_like(x, -1.0))
+    monkeypatch.setattr(tiny_bundle.extrapolation, "forward", lambda x, *a: torch.full_like(x, 1.0))
+    labels = tiny_bundle.label_set
+    h, w = 160, 120
+    photo = np.full((h, w, 3), ground, np.uint8)
+    photo[80:, 20:100] = (40, 60, 150)
+    parsing = np.full((h + 40, w), labels.id("background"), np.uint8)
+    parsing[80:h, 20:100] = labels.id("upper-clothes")
+    parsing[h - 20:, 30:60] = labels.id("left-leg")
+    request = CompletionRequest(image=photo, margins=Margins(0, 0, 40, 0), parsing=parsing, blend=False)
+    band = Completer(tiny_bundle).run(request).image[h + 5:h + 35]
+    assert band[:, 38:52].max() < 30  # inside the leg: the body network (black)
+    if ground == 200:  # a light floor: the general network's (white) is nearer
+        assert band[:, 75:].min() > 225
+    else:  # a dark floor: the body network's (black) is nearer and fills the band
+        assert band.max() < 30
+    monkeypatch.setattr(complete, "BODY_BAND_SCENE_MARGIN", 0.0)  # off: the body network fills it all
+    assert Completer(tiny_bundle).run(request).image[h + 5:h + 35].max() < 30
+
+
+def test_body_weight_covers_the_person_inside_its_outline():
+    from portrait_editor.labels import LIP_NECK as labels
+    from portrait_editor.pipeline.structure import body_weight
+
+    parsing = np.full((60, 80), labels.id("background"), np.uint8)
+    parsing[10:50, 20:40] = labels.id("pants")
+    parsing[10:50, 60:75] = UNKNOWN  # unsure is not the person
+    weight = body_weight(parsing, labels, 2)
+    assert weight.dtype == np.float32 and weight.shape == parsing.shape
+    assert weight[20:40, 27:33].min() > 0.99 and weight[:, 50:].max() < 0.01 and weight[:, :12].max() < 0.01
+    assert 0.05 < weight[30, 20] < 0.95  # the outline is shared
+    assert not body_weight(np.full((60, 80), UNKNOWN, np.uint8), labels, 2).any()
 
 
 def test_face_network_runs_only_when_hole_covers_face(tiny_bundle, portrait, monkeypatch):
