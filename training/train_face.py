@@ -202,10 +202,12 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
     g, g_size = load_frozen(cfg.g_from, "completion", device)
     p = load_frozen(cfg.parsing_from, "parsing", device) if cfg.parsing_from else None
     net = build_model("face", preset=cfg.preset, **cfg.model)
-    if cfg.init_from:
+    if cfg.init_from:  # an F with transposed convolutions is adapted to resize upsampling
         from portrait_editor.pipeline.weights import load_network
 
-        net.load_state_dict(load_network(Path(cfg.init_from), "face")[0].state_dict())
+        from .train_completion import load_adapted
+
+        load_adapted(net, load_network(Path(cfg.init_from), "face")[0])
     net = net.to(device)
     fcfg = net.config
     d_face = FaceDiscriminator.from_config(fcfg, width=cfg.d_width).to(device)

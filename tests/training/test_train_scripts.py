@@ -98,6 +98,26 @@ def test_face_training_starts_from_given_f_and_can_use_p_parsing(tmp_path, tiny_
     assert json.loads((tmp_path / "f1" / "config.json").read_text())["parsing_from"] == str(tiny_weights)
 
 
+@needs_data
+def test_face_training_adapts_an_f_with_transposed_convolutions_to_resize(tmp_path, tiny_weights):
+    """``init_from`` an F with transposed convolutions into a resize F (``model={'upsample': 'resize'}``):
+    the kernels are adapted as for G (``adapt_generator_state``), so the shipped F can be retrained
+    without the checkerboard."""
+    from portrait_editor.models import build_model
+    from portrait_editor.pipeline.weights import save_weights
+
+    old = build_model("face", preset="tiny", upsample="deconv")
+    save_weights(old, "face", tmp_path / "w", half=False)
+    run = _train("train_face", tmp_path / "f", "steps=0", f"g_from={tiny_weights}", f"init_from={tmp_path / 'w'}",
+                 "model={'upsample': 'resize'}")
+    assert run.returncode == 0, run.stderr
+    net, _ = load_network(tmp_path / "f" / "last", "face")
+    assert net.config.upsample == "resize"
+    deconv = [m for m in old.body if isinstance(m, torch.nn.ConvTranspose2d)][0]
+    conv = [m for m in net.body if isinstance(m, torch.nn.Sequential) and isinstance(m[0], torch.nn.Upsample)][0][1]
+    torch.testing.assert_close(conv.weight.float(), deconv.weight.transpose(0, 1).flip(2, 3) / 4, atol=1e-3, rtol=1e-2)
+
+
 def test_face_crops_follow_the_face_and_skip_photos_without_one(tiny_weights):
     from portrait_editor.labels import LIP_NECK
     from training.train_face import face_crops, load_frozen
