@@ -96,8 +96,8 @@ ImageNet photo) the body network's grey pavement is 0.77 away, the general netwo
 FACE_RESIDUAL_TAPS = 5
 """The residual of an F with transposed convolutions (``upsample: deconv``) goes through
 :func:`remove_checkerboard` with this many taps (0: none) at F's size, before it is enlarged to
-the face: the two stride-2 transposed convolutions of the session 6 F
-leave 2- and 4-px checkerboards in it, which at a 500-px face became a grid of 8-px squares over
+the face: the two stride-2 transposed convolutions of the session 6 F (the shipped F resizes since
+session 12) leave 2- and 4-px checkerboards in it, which at a 500-px face became a grid of 8-px squares over
 the eyes and nose."""
 
 
