@@ -82,7 +82,7 @@ colour of the photo's ground next to the band and the other network's is near
 alone, the body network drew a wooden floor as grey pavement; the other network has seen photos
 of every kind, but draws CCP's pavements worse."""
 GROUND_REFERENCE = 0.15
-"""``_ground_error``'s reference: the photo's background within this fraction of the crop's
+"""``_photo_ground``'s reference: the photo's background within this fraction of the crop's
 longer side from the band."""
 GROUND_MAX_ERROR = 0.5
 """The body network's ground is kept unless its mean colour is further than this (on the networks'
@@ -503,15 +503,17 @@ class Completer:
         scene_net = self.bundle.extrapolation
         if BODY_BAND_SCENE_MARGIN > 0 and net is self.bundle.extrapolation_body and scene_net is not None:
             # the body network has seen only CCP's streets: its ground turns every floor grey
-            margin = BODY_BAND_SCENE_MARGIN * max(work.hole.shape)
-            weight = body_weight(work.parsing, self.bundle.label_set, margin)
-            if (weight[work.hole] < 1).any():
-                scene = self._generate(scene_net, x, parsing, m)
-                background = self.bundle.label_set.id("background") if self.bundle.label_set.has("background") else 0
-                body_error = _ground_error(y, x, work, weight, background)
-                if body_error > GROUND_MAX_ERROR and _ground_error(scene, x, work, weight, background) < 0.5 * body_error:
-                    w = torch.from_numpy(weight).to(self.device)[None, None]
-                    y = w * y + (1 - w) * scene
+            labels = self.bundle.label_set
+            weight = body_weight(work.parsing, labels, BODY_BAND_SCENE_MARGIN * max(work.hole.shape))
+            ground = (1 - weight) * work.hole
+            photo = _photo_ground(x, work, labels.id("background") if labels.has("background") else 0)
+            if photo is not None and ground.sum() >= 1:
+                body_error = np.linalg.norm(_mean_colour(y, ground) - photo)
+                if body_error > GROUND_MAX_ERROR:  # only then is the other network run
+                    scene = self._generate(scene_net, x, parsing, m)
+                    if np.linalg.norm(_mean_colour(scene, ground) - photo) < 0.5 * body_error:
+                        w = torch.from_numpy(weight).to(self.device)[None, None]
+                        y = w * y + (1 - w) * scene
         y = x * (1 - m) + y * m
         return _to_uint8(y)
 
@@ -519,7 +521,7 @@ class Completer:
         """``net``'s output at working size, float32, without the checkerboard of transposed convolutions."""
         with self._autocast():
             y = net(x, parsing, m).float()
-        if DECONV_OUTPUT_TAPS > 1 and getattr(net.config, "upsample", "") == "deconv":
+        if DECONV_OUTPUT_TAPS > 1 and _transposed_convolutions(net):
             y = remove_checkerboard(y, int(DECONV_OUTPUT_TAPS))
         return y
 
@@ -549,7 +551,7 @@ class Completer:
         p = torch.from_numpy(crop_lab.astype(np.int64)).to(self.device)[None]
         with self._autocast():
             residual = self.bundle.face(x_in, p, m).float()
-        if FACE_RESIDUAL_TAPS > 1 and getattr(self.bundle.face.config, "upsample", "") == "deconv":
+        if FACE_RESIDUAL_TAPS > 1 and _transposed_convolutions(self.bundle.face):
             residual = remove_checkerboard(residual, int(FACE_RESIDUAL_TAPS))
         residual = residual[0].permute(1, 2, 0).cpu().numpy() * 127.5
         # back to the window's size: enlarged smoothly when F worked below it (INTER_AREA enlarges
@@ -561,20 +563,26 @@ class Completer:
         return True
 
 
-def _ground_error(fill: torch.Tensor, x: torch.Tensor, work: _Work, body: np.ndarray, background: int) -> float:
-    """How far the mean colour of ``fill``'s ground in the band (hole pixels off the body's
-    ``body`` weights) is from that of the photo's background next to the band (known pixels
-    labelled background within ``GROUND_REFERENCE`` of the crop's longer side); 0 when the
-    photo shows no background there."""
+def _photo_ground(x: torch.Tensor, work: _Work, background: int) -> np.ndarray | None:
+    """The mean colour (networks' -1..1 scale) of the photo's ground next to the band: known
+    pixels labelled ``background`` within ``GROUND_REFERENCE`` of the crop's longer side from the
+    hole; None when the photo shows no background there."""
     near = cv2.distanceTransform((~work.hole).astype(np.uint8), cv2.DIST_L2, 3)
     reference = ~work.hole & (work.parsing == background) & (near <= GROUND_REFERENCE * max(work.hole.shape))
-    ground = (1 - body) * work.hole
-    if not reference.any() or ground.sum() < 1:
-        return 0.0
+    if not reference.any():
+        return None
+    return x[0].permute(1, 2, 0).cpu().numpy()[reference].mean(0)
+
+
+def _mean_colour(fill: torch.Tensor, weights: np.ndarray) -> np.ndarray:
+    """``fill``'s (1 x 3 x H x W) mean colour under the H x W ``weights``."""
     f = fill[0].permute(1, 2, 0).cpu().numpy()
-    photo = x[0].permute(1, 2, 0).cpu().numpy()
-    fill_mean = (f * ground[..., None]).sum((0, 1)) / ground.sum()
-    return float(np.linalg.norm(fill_mean - photo[reference].mean(0)))
+    return (f * weights[..., None]).sum((0, 1)) / weights.sum()
+
+
+def _transposed_convolutions(net: torch.nn.Module) -> bool:
+    """Whether ``net`` upsamples with transposed convolutions (its config says ``upsample: deconv``)."""
+    return getattr(getattr(net, "config", None), "upsample", "") == "deconv"
 
 
 def remove_checkerboard(t: torch.Tensor, taps: int) -> torch.Tensor:

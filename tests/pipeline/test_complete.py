@@ -147,8 +147,7 @@ def test_bands_that_continue_legs_go_to_the_body_extrapolation_network(tiny_bund
         parsing[80:, 20:100] = labels.id("upper-clothes")
         parsing[h:, 30:50] = labels.id(below)
         completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
-    # a band with legs takes its body from the body network and its ground from the general one
-    assert calls == ["extrapolation_body", "extrapolation"] * 2 + ["extrapolation", "extrapolation"]
+    assert calls == ["extrapolation_body", "extrapolation_body", "extrapolation", "extrapolation"]
 
 
 @pytest.mark.parametrize("ground", [200, 40])
