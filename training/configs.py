@@ -38,6 +38,17 @@ def preset_config(base: Any, presets: dict[str, dict[str, Any]], name: str, over
     return apply_overrides(dataclasses.replace(base, **presets[name]), overrides)
 
 
+def config_from_run(run_dir: Path, cls: type) -> Any:
+    """The dataclass ``cls`` from a run's resolved ``config.json`` (lists back to tuples; keys
+    that ``cls`` no longer has are left out)."""
+    def tuples(value: Any) -> Any:
+        return tuple(tuples(v) for v in value) if isinstance(value, list) else value
+
+    resolved = json.loads((Path(run_dir) / "config.json").read_text())
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuples(v) for k, v in resolved.items() if k in known})
+
+
 def run_metadata(cfg: Any, script: str, step: int, metrics: dict[str, float]) -> dict[str, Any]:
     """What exported weights record about their training: data, size, steps, the resolved config."""
     return {"training": {"data": list(cfg.data), "size": list(cfg.size), "steps": step, "config": script,

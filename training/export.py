@@ -3,7 +3,7 @@
     python -m training.export runs/g-occlusion/best --note "128x96, 3k steps"
     python -m training.export runs/p-lite/best runs/g-occlusion/best --dest resources/weights
     python -m training.export resources/weights --only extrapolation --as extrapolation_body --dest W
-    python -m training.export runs/g-margins --checkpoint --dest W    # G at its last.pt's step
+    python -m training.export runs/g-margins --checkpoint --dest W    # G (or F) at its last.pt's step
 
 Each source folder holds ``ROLE.safetensors`` + ``ROLE.json`` written by a training script; the
 tensors are re-saved in float16 and the metadata gains an ``export`` entry (date, source, note).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,15 @@ def export_folder(source: Path, dest: Path, note: str = "", only: str | None = N
     return roles
 
 
+def _checkpoint_exporter(run_dir: Path):
+    """The ``export_checkpoint`` of the script that wrote ``run_dir``: an F run (train_face)
+    names the frozen G it trains beside (``g_from``), a G run does not."""
+    from . import train_completion, train_face
+
+    return train_face.export_checkpoint if "g_from" in json.loads((run_dir / "config.json").read_text()) \
+        else train_completion.export_checkpoint
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sources", nargs="+", type=Path, help="folders with exported weights (a run's best/)")
@@ -49,17 +59,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--as", dest="as_role", choices=list(ROLES), default=None,
                         help="save the --only role under this role (e.g. extrapolation as extrapolation_body)")
     parser.add_argument("--checkpoint", action="store_true",
-                        help="sources are G runs (train_completion): export the step in their last.pt")
+                        help="sources are G or F runs: export the step in their last.pt")
     args = parser.parse_args(argv)
     dest = args.dest or resources_dir() / "weights"
     if args.checkpoint:
-        from .train_completion import export_checkpoint
-
-        with tempfile.TemporaryDirectory() as tmp:
-            for source in args.sources:
-                if not (source / "last.pt").is_file():
-                    raise SystemExit(f"no last.pt in {source}")
-                step = export_checkpoint(source, Path(tmp))
+        for source in args.sources:
+            if not (source / "last.pt").is_file():
+                raise SystemExit(f"no last.pt in {source}")
+            with tempfile.TemporaryDirectory() as tmp:
+                step = _checkpoint_exporter(source)(source, Path(tmp))
                 export_folder(Path(tmp), dest, args.note or f"step {step}", args.only, args.as_role, source)
         return
     for source in args.sources:

@@ -17,8 +17,7 @@ again with the same ``--run-dir``.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import torch
 from portrait_editor.models import build_model, encode_parsing
 from portrait_editor.pipeline.weights import save_weights
 
-from .configs import DATA_ROOT, preset_config, run_metadata
+from .configs import DATA_ROOT, config_from_run, preset_config, run_metadata
 from .discriminators import GlobalDiscriminator, LocalDiscriminator, crop_boxes, local_patch_boxes
 from .loop import (
     Checkpoint,
@@ -360,16 +359,10 @@ def export(generator, folder: Path, cfg: CompletionTrainConfig, step: int, val: 
     save_weights(generator, role, folder, metadata=meta)
 
 
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
 def export_checkpoint(run_dir: Path, dest: Path) -> int:
     """The generator of a run's ``last.pt`` as weights in ``dest``: a step between the validations
     that ``best/`` keeps, to measure in the pipeline. Returns the step."""
-    resolved = json.loads((run_dir / "config.json").read_text())
-    known = {f.name for f in fields(CompletionTrainConfig)}
-    cfg = CompletionTrainConfig(**{k: _tuples(v) for k, v in resolved.items() if k in known})
+    cfg = config_from_run(run_dir, CompletionTrainConfig)
     generator = build_model("completion", preset=cfg.preset, **cfg.model)
     state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     generator.load_state_dict(state["generator"])

@@ -33,7 +33,7 @@ from portrait_editor.models import build_model, encode_parsing
 from portrait_editor.pipeline.complete import face_window
 from portrait_editor.pipeline.weights import save_weights
 
-from .configs import DATA_ROOT, preset_config, run_metadata
+from .configs import DATA_ROOT, config_from_run, preset_config, run_metadata
 from .discriminators import FaceDiscriminator
 from .loop import (
     Checkpoint,
@@ -296,6 +296,17 @@ def validate(net, crops: dict[str, torch.Tensor], device: torch.device, cfg: Fac
 def export(net, folder: Path, cfg: FaceTrainConfig, step: int, val: dict[str, float] | None) -> None:
     meta = run_metadata(cfg, "train_face", step, {f"val_{k}_face_crops": v for k, v in val.items()} if val else {})
     save_weights(net, "face", folder, metadata=meta)
+
+
+def export_checkpoint(run_dir: Path, dest: Path) -> int:
+    """F of a run's ``last.pt`` as weights in ``dest`` (``train_completion.export_checkpoint``
+    for F). Returns the step."""
+    cfg = config_from_run(run_dir, FaceTrainConfig)
+    net = build_model("face", preset=cfg.preset, **cfg.model)
+    state = torch.load(Path(run_dir) / "last.pt", map_location="cpu", weights_only=True)
+    net.load_state_dict(state["face"])
+    export(net, dest, cfg, int(state["step"]), None)
+    return int(state["step"])
 
 
 def main(argv: list[str] | None = None) -> None:

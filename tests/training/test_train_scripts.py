@@ -82,6 +82,15 @@ def test_face_training_resumes_exports_and_learns_a_residual(tmp_path, tiny_weig
     assert info["training"]["config"] == "train_face" and info["training"]["steps"] == 4
     assert net.last.weight.abs().sum() > 0  # moved away from the zero-initialised identity
     assert any("val_l1_hole_g_only" in line for line in (run / "log.jsonl").read_text().splitlines())
+    # ``training.export RUN --checkpoint`` tells an F run from a G run and writes F as in last.pt.
+    from training.export import main as export_main
+
+    export_main([str(run), "--checkpoint", "--dest", str(tmp_path / "w")])
+    exported, info = load_network(tmp_path / "w", "face")
+    assert info["training"]["steps"] == 4 and not (tmp_path / "w" / "completion.json").exists()
+    state = torch.load(run / "last.pt", weights_only=True)["face"]
+    for name, tensor in exported.state_dict().items():
+        torch.testing.assert_close(tensor, state[name].half().to(tensor.dtype))
 
 
 @needs_data
