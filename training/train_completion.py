@@ -129,6 +129,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                                "variant": "extrapolation", "model": {"dropout": 0.2}, "data": ("ccp",),
                                "unknown_in_hole": 0.5, "scale_range": (1.0, 1.05),
                                "eval_every": 500},
+    # The margins network for legs and feet (session 13): session 3's body network adapted to
+    # resize upsampling (no transposed convolutions: no hatch over the ground) and fine-tuned the
+    # same way, gently (a fifth of the learning rate, no discriminator), with shoes weighing 5x
+    # and legs 2x in the band's L1 (as the -feet preset): docs/MODELS.md.
+    "cpu-lite-extrapolation-body": {"size": (256, 176), "batch": 8, "lr": 1e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
+                                    "lambda_g": 0.05, "lambda_l": 0.0, "adv_start": 10**9, "d_width": 32,
+                                    "variant": "extrapolation", "init_role": "extrapolation_body",
+                                    "model": {"upsample": "resize", "dropout": 0.2}, "data": ("ccp",),
+                                    "unknown_in_hole": 0.5, "scale_range": (1.0, 1.05),
+                                    "l1_label_weights": ((16, 2.0), (17, 2.0), (18, 5.0), (19, 5.0)),
+                                    "eval_every": 250, "checkpoint_every": 100},
     # Photos from the wild (training.wild_data): the lite G (resize upsampling, Fourier blocks) on
     # crops at random zoom of close-ups, portraits, street and studio people, scenes and people
     # pasted onto scenes, at 192x192 (a step at 256x256 takes 13 s on this CPU); holes and bands

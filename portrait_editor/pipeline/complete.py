@@ -69,9 +69,10 @@ for those weights: the session 8 P's is 0.6); this is the default for weights th
 from 0.5 with the prior 0.230 / 0.316 / 20, from 0.7 0.251 / 0.333 / 19 (the session 6 P was
 best from 0.5: 0.237 / 0.314 / 19)."""
 DECONV_OUTPUT_TAPS = 3
-"""The output of a G with transposed convolutions (``upsample: deconv``; the shipped
-``extrapolation_body``) goes through :func:`remove_checkerboard` with this many taps (0: none) at
-its working size: its 2-px checkerboard showed as a herringbone hatch over the ground below feet."""
+"""The output of a G with transposed convolutions (``upsample: deconv``: the paper's preset, and
+the ``extrapolation_body`` shipped until session 13) goes through :func:`remove_checkerboard`
+with this many taps (0: none) at its working size: its 2-px checkerboard showed as a herringbone
+hatch over the ground below feet."""
 BODY_BAND_SCENE_MARGIN = 0.005
 """In a band that goes to ``extrapolation_body`` (legs and feet below the photo), the person's
 labels, shrunk by this fraction of the work crop's longer side (``structure.body_weight``), may
@@ -87,12 +88,13 @@ longer side from the band."""
 GROUND_MAX_ERROR = 0.5
 """The body network's ground is kept unless its mean colour is further than this (on the networks'
 -1..1 scale: 64 of 255) from the photo's ground next to the band, and the general network's is at
-least twice as near. On the 20 CCP bottom bands the body network's ground is 0.05-0.74 from the
-photo's (median 0.24) and still nearer the truth than the general network's, whose ground is
-nearer the photo's (CCP's pavements darken towards the camera, which the body network learned):
-the general network's ground cost 1.4 of L1 there. Under the kimono on a wooden floor (an
-ImageNet photo) the body network's grey pavement is 0.77 away, the general network's brown floor
-0.21."""
+least twice as near. On the 20 CCP bottom bands the session 3 body network's ground was 0.05-0.74
+from the photo's (median 0.24) and still nearer the truth than the general network's, whose
+ground is nearer the photo's (CCP's pavements darken towards the camera, which the body network
+learned): the general network's ground cost 1.4 of L1 there. Under the kimono on a wooden floor
+(an ImageNet photo) its grey pavement was 0.77 away, the general network's brown floor 0.21. The
+session 13 body network's ground is 0.07-0.48 from the photo's on those bands (median 0.21) and
+0.60 under the kimono, so the switch still happens there alone."""
 FACE_RESIDUAL_TAPS = 5
 """The residual of an F with transposed convolutions (``upsample: deconv``) goes through
 :func:`remove_checkerboard` with this many taps (0: none) at F's size, before it is enlarged to

@@ -133,3 +133,20 @@ def test_trained_size_comes_from_the_metadata(tiny_bundle, monkeypatch):
     assert tiny_bundle.trained_size("completion") == (128, 96)
     monkeypatch.setitem(tiny_bundle.metadata, "completion", {"train_size": "bad"})
     assert tiny_bundle.trained_size("completion") == DEFAULT_TRAIN_SIZE
+
+
+def test_no_shipped_network_upsamples_with_transposed_convolutions():
+    """Transposed convolutions paint a dot grid into flat fills (issue 10); every generator in the
+    packaged weights resizes instead (its config as the loader reads it, files without the key
+    meaning the old default, deconv)."""
+    from portrait_editor.models.config import config_from_dict
+    from portrait_editor.paths import resources_dir
+
+    folder = resources_dir() / "weights"
+    generators = {"completion": "completion", "extrapolation": "completion",
+                  "extrapolation_body": "completion", "face": "face"}
+    shipped = {role: kind for role, kind in generators.items() if (folder / f"{role}.json").is_file()}
+    assert {"completion", "face"} <= set(shipped)
+    for role, kind in shipped.items():
+        info = json.loads((folder / f"{role}.json").read_text())
+        assert config_from_dict(kind, info["config"]).upsample == "resize", role
