@@ -98,6 +98,15 @@ class CompletionTrainConfig:
     dump_rank_weights: bool = False  # tests: each rank writes G's parameters before and after
 
 
+# Extrapolation: CCP only (full-length street photos; VITON's are cut at the hips), framed as the
+# photos come (scale 1.0-1.05: zooming out pads the border that the bands cut into with flat
+# colour, zooming in cuts heads, and G learned to paint both), the labels inside the band hidden
+# for half the photos, and 256 px high: a finer view of the border than 192 (docs/MODELS.md).
+_EXTRAPOLATION: dict[str, Any] = {
+    "size": (256, 176), "batch": 8, "lr": 5e-4, "lambda_l1": 1.0, "lambda_p": 0.2, "lambda_g": 0.05,
+    "lambda_l": 0.0, "adv_start": 2000, "d_width": 32, "variant": "extrapolation", "model": {"dropout": 0.2},
+    "data": ("ccp",), "unknown_in_hole": 0.5, "scale_range": (1.0, 1.05), "eval_every": 500}
+
 # The margins network in the wild: the wild G (init_role=completion: on these bands it beats
 # the session 3 extrapolation G on every source, CCP included; docs/MODELS.md) fine-tuned on
 # bands along every side of crops that show most of the photo (the pipeline fits the grown
@@ -120,24 +129,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # much faster than the perceptual loss alone, and a warm-up before the discriminators.
     "cpu-lite": {"size": (128, 96), "batch": 8, "lr": 5e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
                  "lambda_g": 0.05, "lambda_l": 0.05, "adv_start": 2000, "d_width": 32, "eval_every": 500},
-    # Extrapolation: CCP only (full-length street photos; VITON's are cut at the hips), framed as
-    # the photos come (scale 1.0-1.05: zooming out pads the border that the bands cut into with flat
-    # colour, zooming in cuts heads, and G learned to paint both), the labels inside the band hidden
-    # for half the photos, and 256 px high: a finer view of the border than 192 (docs/MODELS.md).
-    "cpu-lite-extrapolation": {"size": (256, 176), "batch": 8, "lr": 5e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
-                               "lambda_g": 0.05, "lambda_l": 0.0, "adv_start": 2000, "d_width": 32,
-                               "variant": "extrapolation", "model": {"dropout": 0.2}, "data": ("ccp",),
-                               "unknown_in_hole": 0.5, "scale_range": (1.0, 1.05),
-                               "eval_every": 500},
+    # Extrapolation, the session 3 recipe (_EXTRAPOLATION above).
+    "cpu-lite-extrapolation": _EXTRAPOLATION,
     # The margins network for legs and feet (session 13): session 3's body network adapted to
     # resize upsampling (no transposed convolutions: no hatch over the ground) and fine-tuned the
     # same way, gently (a fifth of the learning rate, no discriminator), with shoes weighing 5x
     # and legs 2x in the band's L1 (as the -feet preset): docs/MODELS.md.
-    "cpu-lite-extrapolation-body": {"size": (256, 176), "batch": 8, "lr": 1e-4, "lambda_l1": 1.0, "lambda_p": 0.2,
-                                    "lambda_g": 0.05, "lambda_l": 0.0, "adv_start": 10**9, "d_width": 32,
-                                    "variant": "extrapolation", "init_role": "extrapolation_body",
-                                    "model": {"upsample": "resize", "dropout": 0.2}, "data": ("ccp",),
-                                    "unknown_in_hole": 0.5, "scale_range": (1.0, 1.05),
+    "cpu-lite-extrapolation-body": {**_EXTRAPOLATION, "lr": 1e-4, "adv_start": 10**9,
+                                    "init_role": "extrapolation_body", "model": {"upsample": "resize", "dropout": 0.2},
                                     "l1_label_weights": ((16, 2.0), (17, 2.0), (18, 5.0), (19, 5.0)),
                                     "eval_every": 250, "checkpoint_every": 100},
     # Photos from the wild (training.wild_data): the lite G (resize upsampling, Fourier blocks) on

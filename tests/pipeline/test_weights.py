@@ -141,11 +141,10 @@ def test_no_shipped_network_upsamples_with_transposed_convolutions():
     meaning the old default, deconv)."""
     from portrait_editor.models.config import config_from_dict
     from portrait_editor.paths import resources_dir
+    from portrait_editor.pipeline.weights import ROLES
 
     folder = resources_dir() / "weights"
-    generators = {"completion": "completion", "extrapolation": "completion",
-                  "extrapolation_body": "completion", "face": "face"}
-    shipped = {role: kind for role, kind in generators.items() if (folder / f"{role}.json").is_file()}
+    shipped = {role: kind for role, kind in ROLES.items() if kind != "parsing" and (folder / f"{role}.json").is_file()}
     assert {"completion", "face"} <= set(shipped)
     for role, kind in shipped.items():
         info = json.loads((folder / f"{role}.json").read_text())
