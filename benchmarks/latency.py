@@ -11,9 +11,8 @@ Cases:
 - ``12MP-extend``: a 3000x4000 portrait photo extended by 800 px at the bottom (cut-off feet),
   filled by the extrapolation network (no face network: no hole inside the photo).
 
-The ``detail`` column is the full-resolution detail stage (``pipeline/detail.py``, with
-``--detail``; 0 without it, as the app runs by default); its cost does not depend on the
-weights. The photo is smooth noise with fine grain added, so that stage has texture to copy and
+The ``detail`` column is the full-resolution detail stage (``pipeline/detail.py``; on by default
+as in the app, 0 with ``--no-detail``); its cost does not depend on the weights. The photo is smooth noise with fine grain added, so that stage has texture to copy and
 noise to match.
 """
 
@@ -109,7 +108,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32"))
-    parser.add_argument("--detail", action="store_true", help="run the detail stage (off by default in the app)")
+    parser.add_argument("--detail", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the detail stage (on by default, as in the app; --no-detail: without it)")
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -120,7 +120,7 @@ def main() -> None:
         for case in args.cases.split(","):
             proc = subprocess.run([sys.executable, __file__, "--one", config, case, "--device", args.device,
                                    "--repeat", str(args.repeat), "--precision", args.precision,
-                                   *(["--detail"] if args.detail else [])], capture_output=True, text=True)
+                                   "--detail" if args.detail else "--no-detail"], capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{config}/{case} failed:\n{proc.stderr}", file=sys.stderr)
                 continue

@@ -54,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32"),
                         help="auto: float16 on CUDA, bfloat16 on CPUs that support it; fp32: always float32")
     parser.add_argument("--no-face", action="store_true", help="skip the face refinement network")
-    parser.add_argument("--detail", action="store_true",
-                        help="run the full-resolution detail stage (texture and grain from the photo; "
-                             "off by default: it can draw a fine grid into smooth fills)")
+    parser.add_argument("--detail", action=argparse.BooleanOptionalAction, default=True,
+                        help="the full-resolution detail stage: texture and grain from the photo (on by "
+                             "default; --no-detail leaves the networks' fill as it is)")
     parser.add_argument("--no-blend", action="store_true", help="paste without Poisson blending/feathering")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")

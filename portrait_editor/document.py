@@ -138,7 +138,7 @@ class Document:
         return hole
 
     # -- the request ------------------------------------------------------------------------------
-    def request(self, *, use_face: bool = True, blend: bool = True, use_detail: bool = False,
+    def request(self, *, use_face: bool = True, blend: bool = True, use_detail: bool = True,
                 use_parsing: bool | None = None) -> CompletionRequest:
         """Snapshot the document for the engine; later edits never reach a running job.
 

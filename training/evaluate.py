@@ -623,7 +623,8 @@ DETAIL_RING = 24
 """The detail ratio's ring: known pixels within this many px of the hole."""
 DETAIL_CROP = 256
 """Side of the contact sheet's 100% crops, centred on the top edge of the hole."""
-DEEP_DETAIL = "deep + detail (pieces)"
+DEEP_DETAIL = "deep + detail (exemplar)"
+DEEP_DETAIL_PIECES = "deep + detail (pieces)"
 DEEP_DETAIL_CELLS = "deep + detail (cell copies)"
 DEEP_DETAIL_CRA = "deep + detail (CRA attention)"
 DEEP_NO_DETAIL = "deep without detail"
@@ -757,7 +758,8 @@ def evaluate_detail(weights: Any, *, root: str | Path | None = None, limit: int 
         return None
     notes: list[str] = []
     lpips = _load_lpips(lpips, device, notes)
-    methods = [DEEP_DETAIL, DEEP_DETAIL_CELLS, DEEP_DETAIL_CRA, DEEP_NO_DETAIL, PATCHMATCH, TELEA, GROUND_TRUTH]
+    methods = [DEEP_DETAIL, DEEP_DETAIL_PIECES, DEEP_DETAIL_CELLS, DEEP_DETAIL_CRA, DEEP_NO_DETAIL, PATCHMATCH, TELEA,
+               GROUND_TRUTH]
     per_image: dict[str, list[dict[str, float | None]]] = {m: [] for m in methods}
     picks = set(np.linspace(0, len(cases) - 1, min(sheet_rows, len(cases))).round().astype(int).tolist()) \
         if sheet_rows > 0 else set()
@@ -766,8 +768,9 @@ def evaluate_detail(weights: Any, *, root: str | Path | None = None, limit: int 
     missing_patchmatch = False
     for i, case in enumerate(cases):
         outputs: dict[str, np.ndarray | None] = {}
-        for method, use, how in ((DEEP_DETAIL, True, "pieces"), (DEEP_DETAIL_CELLS, True, "patch"),
-                                 (DEEP_DETAIL_CRA, True, "cra"), (DEEP_NO_DETAIL, False, "pieces")):
+        for method, use, how in ((DEEP_DETAIL, True, "exemplar"), (DEEP_DETAIL_PIECES, True, "pieces"),
+                                 (DEEP_DETAIL_CELLS, True, "patch"), (DEEP_DETAIL_CRA, True, "cra"),
+                                 (DEEP_NO_DETAIL, False, "pieces")):
             completer.detail_method = how
             request = _request(case)
             request.use_detail = use

@@ -211,9 +211,11 @@ class Completer:
         self.device = torch.device(device)
         self.max_work_side = max_work_side
         self.precision = precision
-        self.detail_method = "pieces"
-        """How the detail stage copies the photo's texture: "pieces" (irregular two-dimensional
-        pieces), "patch" (cells with propagation) or "cra" (attention); see ``pipeline.detail``."""
+        self.detail_method = "exemplar"
+        """How the detail stage copies the photo's texture: "exemplar" (PatchMatch at full
+        resolution; "pieces" where PyPatchMatch is missing), "pieces" (irregular two-dimensional
+        pieces of the residual), "patch" (cells with propagation) or "cra" (attention); see
+        ``pipeline.detail``."""
         self.body_prior = True
         """Below the photo, where P's labels are unknown, legs go on down and shoes go where the
         body's proportions put the feet (``structure.extend_below``)."""

@@ -50,7 +50,24 @@ import numpy as np
 from ..labels import UNKNOWN, LabelSet
 from .regions import Box, Region
 
-METHODS = ("pieces", "patch", "cra")
+METHODS = ("exemplar", "pieces", "patch", "cra")
+EXEMPLAR_MAX_PIXELS = 250_000
+"""``method="exemplar"``: PatchMatch runs on the hole's surroundings shrunk to at most this many
+pixels (a 12 MP photo's hole at a fraction of its resolution); the pieces add what is finer."""
+EXEMPLAR_FULL_SCALE = 0.75
+"""From this scale up, PatchMatch's texture counts as full resolution: only the grain follows."""
+EXEMPLAR_CONTEXT = 0.75
+"""The surroundings PatchMatch copies from: the hole's box grown on every side by this much of
+the mean of its sides (at least ``4 * EXEMPLAR_PATCH + 8`` px at PatchMatch's scale)."""
+EXEMPLAR_SEAM = 3.0
+"""Where the labels switch between the exemplar (background), the network's shapes (the person)
+and the pieces (faces), the weights blend over a Gaussian of this many cells (P's labels are
+blocky at a large photo's resolution)."""
+EXEMPLAR_PATCH = 3
+"""PatchMatch's patch radius: 7 x 7 patches."""
+EXEMPLAR_SIGMA = 4.0
+"""On the person, the network's colours and shapes below this Gaussian sigma (px at the photo's
+resolution, at least one cell) and the exemplar's texture above it."""
 CUTOFF = 1.0
 """The residual is what a grid of ``CUTOFF / region.scale`` px cells cannot hold."""
 LOWPASS_SIGMA = 0.6
@@ -114,7 +131,7 @@ def add_detail(
     parsing: np.ndarray | None = None,
     label_set: LabelSet | None = None,
     *,
-    method: str = "pieces",
+    method: str = "exemplar",
     grain: bool = True,
     cutoff: float = CUTOFF,
     background_exemplar: float = BACKGROUND_EXEMPLAR,
@@ -135,7 +152,9 @@ def add_detail(
     image, fill, hole = np.asarray(image), np.asarray(fill), np.asarray(hole, dtype=bool)
     if image.shape != fill.shape or image.ndim != 3 or image.shape[2] != 3 or hole.shape != image.shape[:2]:
         raise ValueError(f"image {image.shape}, fill {fill.shape} and hole {hole.shape} do not match")
-    groups, background = None, -2
+    groups, background, face = None, -2, None
+    if parsing is not None and label_set is not None and label_set.has("face"):
+        face = parsing == label_set.id("face")
     if parsing is not None:
         if parsing.shape != hole.shape:
             raise ValueError(f"parsing {parsing.shape} does not match the hole {hole.shape}")
@@ -146,12 +165,33 @@ def add_detail(
             background = int(groups[label_set.id("background")])
     out = fill if inplace else fill.copy()
     rng = np.random.default_rng(seed)
+    if method == "exemplar" and not exemplar_available():
+        method = "pieces"
     for i, region in enumerate(regions):
         sl = region.crop_slices()
         labels = None if groups is None else groups[parsing[sl]]
         cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
-        exemplar = None if labels is None else background_exemplar * (labels == background)
-        detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
+        if method == "exemplar":
+            faces = None if face is None else face[sl]
+            on_face = faces is not None and (faces & hole[sl]).any()
+            if on_face:  # faces get the pieces' fine texture: PatchMatch would clone eyes and mouths
+                pieced = out[sl].copy()
+                detail_crop(image[sl], pieced, hole[sl], cell, labels, None, method="pieces", grain=grain, rng=rng)
+            ran = exemplar_crop(image[sl], out[sl], hole[sl], cell, labels, background, faces, seed=seed)
+            if ran is None:  # too few known pixels for PatchMatch: the pieces alone
+                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="pieces", grain=grain, rng=rng)
+            elif ran < EXEMPLAR_FULL_SCALE:  # PatchMatch worked on a shrunk copy: pieces add what is finer
+                finer = max(MIN_CELL, int(round(1 / ran)))
+                detail_crop(image[sl], out[sl], hole[sl], finer, labels, None, method="pieces", grain=grain, rng=rng)
+            elif grain:
+                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
+            if on_face:  # a soft switch: P's labels are blocky at a 12 MP photo's resolution
+                w = _smooth(faces.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
+                mixed = np.rint(w * pieced + (1 - w) * out[sl]).astype(np.uint8)
+                np.copyto(out[sl], mixed, where=hole[sl][..., None])
+        else:
+            exemplar = None if labels is None else background_exemplar * (labels == background)
+            detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
         if progress is not None:
             progress((i + 1) / len(regions))
     return out
@@ -183,8 +223,9 @@ def detail_crop(
     roi = hole_box.grow(reach, hole.shape)
     inner = Box(hole_box.y0 - roi.y0, hole_box.x0 - roi.x0, hole_box.y1 - roi.y0, hole_box.x1 - roi.x0)
     sl = roi.slices()
-    added = _texture(photo[sl], fill[sl], hole[sl], inner, cell, None if groups is None else groups[sl],
-                     None if exemplar is None else exemplar[sl], method, rng)
+    added = None if method == "grain" else _texture(  # "grain": only the grain (the texture is there)
+        photo[sl], fill[sl], hole[sl], inner, cell, None if groups is None else groups[sl],
+        None if exemplar is None else exemplar[sl], method, rng)
     region = fill[hole_box.slices()]
     inside = hole[hole_box.slices()]
     result = region.astype(np.float32)
@@ -193,6 +234,105 @@ def detail_crop(
     if grain:
         _add_grain(photo, hole, hole_box, result, inside, rng)
     np.copyto(region, np.clip(np.rint(result), 0, 255).astype(np.uint8), where=inside[..., None])
+
+
+# --------------------------------------------------------------------------------------------
+# Exemplar synthesis
+
+
+def exemplar_available() -> bool:
+    """Whether PyPatchMatch (``pypatchmatch``, prebuilt for Linux, Windows and Apple silicon) loads."""
+    try:
+        from patchmatch import patch_match
+    except (ImportError, OSError):
+        return False
+    return bool(getattr(patch_match, "patchmatch_available", False))
+
+
+def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int,
+                  groups: np.ndarray | None = None, background: int = -2, faces: np.ndarray | None = None,
+                  *, seed: int = 0) -> float | None:
+    """``method="exemplar"`` on one crop, in place on ``fill``'s hole pixels: PatchMatch
+    (Barnes et al. 2009, the algorithm of Content-Aware Fill) fills the hole from the known pixels
+    around it, on a copy shrunk to at most ``EXEMPLAR_MAX_PIXELS``. Pixels of the ``background``
+    class of ``groups`` (see :func:`texture_groups`) take that exemplar; the person keeps the
+    network's colours and shapes (``fill`` below ``EXEMPLAR_SIGMA``) with the exemplar's texture
+    above them. Known pixels of ``faces`` are never copied (a cloned eye or mouth is the worst
+    thing PatchMatch does). Returns the scale PatchMatch ran at (1: full resolution), or None when
+    it did not run (too few known pixels)."""
+    if not hole.any():
+        return None
+    box = _bounding_box(hole)
+    shape = hole.shape
+    pad = int(np.ceil(EXEMPLAR_CONTEXT * (box.height + box.width) / 2))
+    roi = box.grow(pad, shape)
+    scale = min(1.0, float(np.sqrt(EXEMPLAR_MAX_PIXELS / (roi.height * roi.width))))
+    roi = box.grow(max(pad, int(np.ceil((4 * EXEMPLAR_PATCH + 8) / scale))), shape)
+    scale = min(1.0, float(np.sqrt(EXEMPLAR_MAX_PIXELS / (roi.height * roi.width))))
+    sl = roi.slices()
+    sub_hole = hole[sl]
+    sh, sw = max(8, int(round(roi.height * scale))), max(8, int(round(roi.width * scale)))
+    small = cv2.resize(photo[sl], (sw, sh), interpolation=cv2.INTER_AREA) if scale < 1 else photo[sl]
+    # a pixel of the shrunk copy is hole when any pixel it covers is: the hole never leaks in
+    small_hole = cv2.resize(sub_hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    no_source = None
+    if faces is not None and faces[sl].any():
+        no_source = cv2.resize(faces[sl].astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        no_source &= ~small_hole
+    synth = _patchmatch(np.ascontiguousarray(small), small_hole, no_source, seed)
+    if synth is None:
+        return None
+    backdrop = synth  # what background pixels take
+    on_background = None if groups is None else groups[sl] == background
+    if on_background is not None and (on_background & sub_hole).any() and (~on_background & sub_hole).any():
+        # background from background: a second run that copies from no person pixel
+        small_background = cv2.resize(on_background.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
+        own = _patchmatch(np.ascontiguousarray(small), small_hole, ~small_hole & ~small_background, seed)
+        backdrop = synth if own is None else own
+    full = (roi.width, roi.height)
+    net = fill[sl].astype(np.float32)
+    texture = (cv2.resize(synth, full, interpolation=cv2.INTER_CUBIC) if scale < 1 else synth).astype(np.float32)
+    # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
+    person = texture + _smooth(net - texture, max(EXEMPLAR_SIGMA, float(cell)))
+    if on_background is not None and on_background.any():
+        if backdrop is not synth:
+            texture = (cv2.resize(backdrop, full, interpolation=cv2.INTER_CUBIC) if scale < 1 else backdrop)
+            texture = texture.astype(np.float32)
+        w = _smooth(on_background.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
+        person += w * (texture - person)
+    np.copyto(fill[sl], np.clip(np.rint(person), 0, 255).astype(np.uint8), where=sub_hole[..., None])
+    return scale
+
+
+def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of ``sigma`` px; a wide one runs on a copy shrunk by about sigma / 3
+    (area averaging), which is as smooth and many times faster on a 12 MP photo's hole."""
+    factor = int(sigma // 3)
+    if factor < 2 or min(a.shape[:2]) < 8 * factor:
+        return cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    h, w = a.shape[:2]
+    small = cv2.resize(a, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    # area averaging over factor px is a box of variance factor^2 / 12: blur by what remains
+    rest = float(np.sqrt(max(sigma**2 - factor**2 / 12, 0.25))) / factor
+    small = cv2.GaussianBlur(small, (0, 0), rest, borderType=cv2.BORDER_REFLECT)
+    out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(a.shape)
+
+
+def _patchmatch(image: np.ndarray, hole: np.ndarray, no_source: np.ndarray | None, seed: int) -> np.ndarray | None:
+    """PyPatchMatch's fill of ``hole`` from the known pixels but ``no_source`` (any class: sources of the hole's
+    own class in the parsing map measured worse, LPIPS 0.198 against 0.195, as P's labels inside
+    a hole are guesses); None when too few pixels are known."""
+    from patchmatch import patch_match
+
+    sources = ~hole if no_source is None else ~hole & ~no_source
+    if np.count_nonzero(sources) < (2 * EXEMPLAR_PATCH + 1) ** 2 * 4:
+        return None
+    patch_match.set_random_seed(seed)
+    if no_source is None or not no_source.any():
+        return patch_match.inpaint(image, hole.astype(np.uint8) * 255, patch_size=EXEMPLAR_PATCH)
+    return patch_match.inpaint(image, hole.astype(np.uint8) * 255, global_mask=no_source.astype(np.uint8) * 255,
+                               patch_size=EXEMPLAR_PATCH)
 
 
 # --------------------------------------------------------------------------------------------

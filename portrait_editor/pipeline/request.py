@@ -32,9 +32,10 @@ class CompletionRequest:
     parsing: np.ndarray | None = None
     """User-given label map at the *expanded* canvas size; skips stage I. 255 = let G decide."""
     use_face: bool = True
-    use_detail: bool = False
-    """Add full-resolution texture and grain from the photo to the upscaled fill (``pipeline.detail``).
-    Off by default: it draws a visible 2 px grid into smooth fills (docs/MODELS.md)."""
+    use_detail: bool = True
+    """Add full-resolution texture and grain from the photo to the upscaled fill (``pipeline.detail``):
+    PatchMatch's exemplar where the parsing says background, its texture over the network's
+    shapes on the person (docs/MODELS.md, session 14)."""
     blend: bool = True
 
 

@@ -35,6 +35,12 @@ REACH_HEADS = 1.5
 """...but no further than this many heads from where the proportions put them. On the 20 CCP
 validation bands (P's parsing, ``benchmarks/body_prior.py``) the proportions alone gave a shoe
 IoU of 0.139 (leg+shoe mIoU 0.168), with the canvas 0.217 (0.257)."""
+LEGS_REACH_HEADS = 4.0
+"""The reach when legs or legwear reach the photo's bottom edge: the feet are just below it, and
+the canvas says where better than the proportions of a head that P may have measured wrong (two
+of the 20 CCP validation bands measure their heads twice too tall, with hats and hair). A band
+under a portrait (only a top at the edge) keeps ``REACH_HEADS``, so its canvas never pulls the
+feet up to the hips."""
 _EDGE_ROWS = 0.02
 """The bottom rows of the photo (as a fraction of its height) that say what reaches its edge."""
 
@@ -98,12 +104,6 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     feet = top + BODY_HEADS * head_h
     if feet <= photo_bottom:
         return parsing
-    feet = int(round(np.clip(h * (1 - CANVAS_GAP), feet - REACH_HEADS * head_h, feet + REACH_HEADS * head_h)))
-    if feet - SHOE_HEADS * head_h >= h:
-        # The canvas ends above any feet the proportions allow (a band under a portrait): the
-        # prior would only cut the garments into columns with background between them, which G
-        # draws as stripes (docs/MODELS.md, session 10); P's labels and G decide there.
-        return parsing
     edge_rows = max(1, int(round(_EDGE_ROWS * photo_bottom)))
     edge = parsing[photo_bottom - edge_rows:photo_bottom]
     body_ids = _ids(labels, _LEGWEAR + _TO_KNEES + _TO_HIPS)
@@ -112,6 +112,15 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     column_label = np.where(counts.max(0) > 0, np.asarray(body_ids)[counts.argmax(0)], -1)
     to_knees = _ids(labels, _TO_KNEES)
     lower = np.isin(column_label, _ids(labels, _LEGWEAR) + to_knees)
+    # Legs at the edge: the feet are just below it, and the canvas says how far better than a
+    # head that P may have measured wrong.
+    reach = LEGS_REACH_HEADS if lower.any() else REACH_HEADS
+    feet = int(round(np.clip(h * (1 - CANVAS_GAP), feet - reach * head_h, feet + reach * head_h)))
+    if feet - SHOE_HEADS * head_h >= h:
+        # The canvas ends above any feet the proportions allow (a band under a portrait): the
+        # prior would only cut the garments into columns with background between them, which G
+        # draws as stripes (docs/MODELS.md, session 10); P's labels and G decide there.
+        return parsing
     if not lower.any():  # only a top reaches the edge: the legs are under it, where the person is
         lower = column_label >= 0
     if not lower.any():

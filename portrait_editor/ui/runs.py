@@ -96,7 +96,7 @@ class RunController(QObject):
         if use_parsing and doc.parsing is None:
             self.note.emit("There is no parsing map yet: run once first.")
             return
-        request = doc.request(use_parsing=use_parsing, use_detail=getattr(self.settings, "detail", False))
+        request = doc.request(use_parsing=use_parsing, use_detail=getattr(self.settings, "texture_from_photo", True))
         self._brought_parsing = request.parsing is not None
         self._document = doc
         self._id = self.engine.submit(request)

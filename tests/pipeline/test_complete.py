@@ -170,7 +170,8 @@ def test_a_body_band_takes_the_ground_from_the_network_whose_ground_matches_the_
     parsing = np.full((h + 40, w), labels.id("background"), np.uint8)
     parsing[80:h, 20:100] = labels.id("upper-clothes")
     parsing[h - 20:, 30:60] = labels.id("left-leg")
-    request = CompletionRequest(image=photo, margins=Margins(0, 0, 40, 0), parsing=parsing, blend=False)
+    request = CompletionRequest(image=photo, margins=Margins(0, 0, 40, 0), parsing=parsing, blend=False,
+                                use_detail=False)  # the networks' own fills
     band = Completer(tiny_bundle).run(request).image[h + 5:h + 35]
     assert band[:, 38:52].max() < 30  # inside the leg: the body network (black)
     if ground == 200:  # a light floor: the general network's (white) is nearer

@@ -8,7 +8,7 @@ import pytest
 
 from portrait_editor.labels import LIP_NECK, UNKNOWN
 from portrait_editor.pipeline import Cancelled, Completer, CompletionRequest, Margins
-from portrait_editor.pipeline.detail import add_detail, detail_crop
+from portrait_editor.pipeline.detail import add_detail, detail_crop, exemplar_available
 from portrait_editor.pipeline.regions import find_regions
 
 
@@ -74,8 +74,9 @@ def test_deterministic_and_fill_not_modified_in_place():
     np.testing.assert_array_equal(fill, keep)
 
 
+@pytest.mark.parametrize("method", ["exemplar", "pieces"])
 @pytest.mark.parametrize("where", ["top-left corner", "bottom band", "right edge", "whole top rows"])
-def test_holes_at_the_border(where):
+def test_holes_at_the_border(where, method):
     photo = _textured(200, 260)
     hole = np.zeros(photo.shape[:2], bool)
     if where == "top-left corner":
@@ -86,38 +87,40 @@ def test_holes_at_the_border(where):
         hole[40:140, 200:] = True
     else:
         hole[:30] = True
-    fill, out = _run(photo, hole)
+    fill, out = _run(photo, hole, method=method)
     np.testing.assert_array_equal(out[~hole], fill[~hole])
     assert _laplacian_var(out, hole) > 3 * _laplacian_var(fill, hole)
 
 
+@pytest.mark.parametrize("method", ["exemplar", "pieces"])
 @pytest.mark.parametrize("box", [(100, 100, 101, 101), (50, 60, 52, 63), (10, 0, 14, 3), (199, 259, 200, 260)])
-def test_tiny_holes(box):
+def test_tiny_holes(box, method):
     photo = _textured(200, 260)
     hole = np.zeros(photo.shape[:2], bool)
     y0, x0, y1, x1 = box
     hole[y0:y1, x0:x1] = True
-    fill, out = _run(photo, hole, cell=2)
+    fill, out = _run(photo, hole, cell=2, method=method)
     np.testing.assert_array_equal(out[~hole], fill[~hole])
     assert np.abs(out.astype(int) - fill).max() <= 255
 
 
-def test_huge_hole_and_a_hole_with_almost_no_context():
+@pytest.mark.parametrize("method", ["exemplar", "pieces"])
+def test_huge_hole_and_a_hole_with_almost_no_context(method):
     photo = _textured(200, 260)
     hole = np.ones(photo.shape[:2], bool)
     hole[:6, :10] = False  # 60 known pixels: less than one source cell of context around them
-    fill, out = _run(photo, hole, cell=8)
+    fill, out = _run(photo, hole, cell=8, method=method)
     np.testing.assert_array_equal(out[~hole], fill[~hole])
     hole = np.zeros(photo.shape[:2], bool)
     hole[10:190, 10:250] = True  # 83 % of the photo
-    fill, out = _run(photo, hole, cell=8)
+    fill, out = _run(photo, hole, cell=8, method=method)
     np.testing.assert_array_equal(out[~hole], fill[~hole])
     assert _laplacian_var(out, hole) > 3 * _laplacian_var(fill, hole)
 
 
 def test_texture_comes_from_the_same_class():
-    """Background is grainy, the shirt smooth, both the same colour: a hole over both gets grain
-    on the background side only."""
+    """The pieces: background is grainy, the shirt smooth, both the same colour: a hole over both
+    gets grain on the background side only."""
     h, w = 200, 240
     rng = np.random.default_rng(1)
     photo = np.full((h, w, 3), 128, np.float32)
@@ -127,13 +130,14 @@ def test_texture_comes_from_the_same_class():
     parsing[:, w // 2:] = LIP_NECK.id("upper-clothes")
     hole = np.zeros((h, w), bool)
     hole[60:140, 70:170] = True
-    _, out = _run(photo, hole, cell=8, parsing=parsing, grain=False)
+    _, out = _run(photo, hole, cell=8, parsing=parsing, grain=False, method="pieces")
     background = hole & (parsing == 0)
     shirt = hole & (parsing != 0)
     shirt &= cv2.erode(shirt.astype(np.uint8), np.ones((17, 17), np.uint8)) > 0  # away from the seam
     assert _laplacian_var(out, background) > 20 * max(_laplacian_var(out, shirt), 1e-3)
     # unknown labels take texture from anywhere
-    _, anywhere = _run(photo, hole, cell=8, parsing=np.full((h, w), UNKNOWN, np.uint8), grain=False)
+    _, anywhere = _run(photo, hole, cell=8, parsing=np.full((h, w), UNKNOWN, np.uint8), grain=False,
+                       method="pieces")
     assert _laplacian_var(anywhere, hole) > 0
 
 
@@ -186,7 +190,7 @@ def test_pieces_copy_texture_not_edges():
     photo = np.clip(photo, 0, 255).astype(np.uint8)
     hole = np.zeros((h, w), bool)
     hole[60:140, 60:180] = True
-    fill, out = _run(photo, hole, cell=4, grain=False)
+    fill, out = _run(photo, hole, cell=4, grain=False, method="pieces")
     assert np.abs(out.astype(int) - fill)[hole].max() < 30
 
 
@@ -203,7 +207,7 @@ def test_pieces_are_two_dimensional_copies():
     cell = 4
     fill = _upscaled_fill(photo, hole, cell)
     residual = photo.astype(np.float32) - detail._lowpass(photo.astype(np.float32), cell)
-    added = add_detail(photo, fill, hole, find_regions(hole, target_scale=1 / cell), grain=False)
+    added = add_detail(photo, fill, hole, find_regions(hole, target_scale=1 / cell), grain=False, method="pieces")
     added = added.astype(np.float32) - fill
     # the gain scales the copy by one factor per channel: normalise both before comparing
     coherent = total = 0
@@ -270,11 +274,78 @@ def test_pipeline_with_detail_keeps_far_pixels_at_margins(tiny_bundle, portrait)
     np.testing.assert_array_equal(inner[grown], portrait[grown])
 
 
-def test_detail_is_off_unless_asked_for():
+def test_detail_is_on_by_default_and_can_be_turned_off():
     from portrait_editor.cli import build_parser
     from portrait_editor.pipeline import CompletionRequest
 
-    args = build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg", "--detail"])
-    assert args.detail
-    assert not build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg"]).detail
-    assert CompletionRequest(image=np.zeros((4, 4, 3), np.uint8)).use_detail is False
+    assert build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg"]).detail
+    assert not build_parser().parse_args(["in.jpg", "-m", "m.png", "-o", "out.jpg", "--no-detail"]).detail
+    assert CompletionRequest(image=np.zeros((4, 4, 3), np.uint8)).use_detail is True
+
+
+# -- exemplar synthesis (PatchMatch) -----------------------------------------------------------
+
+
+def _stripes(h: int = 200, w: int = 240) -> np.ndarray:
+    """A flat grey photo crossed by thin bright vertical lines every 37 px, with a little noise."""
+    rng = np.random.default_rng(0)
+    photo = np.full((h, w, 3), 90, np.float32) + rng.normal(0, 2, (h, w, 1))
+    for x in range(20, w, 37):
+        photo[:, x:x + 2] = 250
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+needs_patchmatch = pytest.mark.skipif(not exemplar_available(), reason="PyPatchMatch is not installed here")
+
+
+@needs_patchmatch
+def test_exemplar_continues_the_photos_structure_at_full_resolution():
+    """Where the network's fill is a blur, the exemplar brings back the lines that cross the hole
+    (the pieces only ever copy texture finer than a cell, never such edges)."""
+    photo = _stripes()
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[60:140, 60:180] = True
+    fill, out = _run(photo, hole, cell=8, grain=False, method="exemplar")
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    bright = (out[hole].astype(int).mean(axis=1) > 200).mean()
+    truth = (photo[hole].astype(int).mean(axis=1) > 200).mean()
+    assert (fill[hole].astype(int).mean(axis=1) > 200).mean() < 0.2 * truth
+    assert 0.5 * truth < bright < 2 * truth
+
+
+@needs_patchmatch
+def test_exemplar_background_from_the_photo_the_person_keeps_the_networks_colours():
+    """The left half is labelled background, the right half a shirt; the network painted the whole
+    hole blue (at a quarter of the photo's resolution). The background side takes the photo's own grey and grain, the shirt side keeps the
+    network's blue with the shirt's grain on it."""
+    h, w = 200, 240
+    rng = np.random.default_rng(3)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 30
+    photo = np.clip(np.full((h, w, 3), 128, np.float32) + grain, 0, 255).astype(np.uint8)
+    parsing = np.zeros((h, w), np.uint8)
+    parsing[:, w // 2:] = LIP_NECK.id("upper-clothes")
+    hole = np.zeros((h, w), bool)
+    hole[60:140, 60:180] = True
+    blue = np.array([40, 60, 200], np.uint8)
+    fill = np.where(hole[..., None], blue, photo)
+    regions = find_regions(hole, target_scale=1 / 4)
+    out = add_detail(photo, fill, hole, regions, parsing, LIP_NECK, method="exemplar", grain=False)
+    np.testing.assert_array_equal(out[~hole], photo[~hole])
+    # away from the labels' seam (column 120), which blends over a Gaussian of 3 cells (12 px)
+    columns = np.arange(w)[None, :]
+    background, shirt = hole & (columns < 90), hole & (columns >= 150)
+    assert np.abs(out[background].mean(0) - 128).max() < 8
+    assert np.abs(out[shirt].mean(0) - blue).max() < 8
+    assert _laplacian_var(out, shirt) > 0.5 * _laplacian_var(photo, shirt)
+
+
+def test_exemplar_falls_back_to_the_pieces_without_pypatchmatch(monkeypatch):
+    import portrait_editor.pipeline.detail as detail
+
+    photo = _textured()
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[80:170, 100:230] = True
+    _, pieces = _run(photo, hole, method="pieces")
+    monkeypatch.setattr(detail, "exemplar_available", lambda: False)
+    _, fallback = _run(photo, hole, method="exemplar")
+    np.testing.assert_array_equal(fallback, pieces)

@@ -8,6 +8,7 @@ from portrait_editor.labels import LIP_NECK, UNKNOWN
 from portrait_editor.pipeline.structure import (
     BODY_HEADS,
     CANVAS_GAP,
+    LEGS_REACH_HEADS,
     REACH_HEADS,
     SHOE_HEADS,
     clear_detached_heads,
@@ -31,12 +32,13 @@ def _person(canvas_h=200, photo_h=100, garment="pants"):
 
 
 def test_legs_go_on_and_shoes_sit_where_the_proportions_put_the_feet():
-    p = _person()
+    p = _person(canvas_h=260)
     out = extend_below(p, 100, LIP_NECK)
     np.testing.assert_array_equal(out[:100], p[:100])  # the photo's labels are kept
-    # head top 0, head 20 px: the proportions say row 150, the canvas 194; within 1.5 heads of 150
-    feet = int(round(min(200 * (1 - CANVAS_GAP), BODY_HEADS * 20 + REACH_HEADS * 20)))
-    assert feet == 180
+    # head top 0, head 20 px: the proportions say row 150, the canvas 252; with legs at the
+    # photo's edge the feet go within 4 heads of 150
+    feet = int(round(min(260 * (1 - CANVAS_GAP), BODY_HEADS * 20 + LEGS_REACH_HEADS * 20)))
+    assert feet == 230
     shoe_top = int(round(feet - SHOE_HEADS * 20))
     assert (out[100:shoe_top, 20:30] == L("pants")).all() and (out[100:shoe_top, 40:50] == L("pants")).all()
     # a person facing the camera: their right shoe on the image's left
@@ -74,16 +76,34 @@ def test_user_labels_win_and_no_head_means_no_prior():
 
 
 def test_a_band_that_ends_above_the_feet_is_left_to_p_and_g():
-    """Under a portrait the canvas ends heads above the feet: no garment columns, no background."""
+    """Under a portrait (only a top at the photo's edge) the canvas ends heads above the feet:
+    no garment columns, no background."""
     # head 20 px: the soles go at least 7.5 - 1.5 = 6 heads down (row 120), the shoes 0.8 heads above
     lowest_shoe_top = int(np.ceil((BODY_HEADS - REACH_HEADS - SHOE_HEADS) * 20))
     assert lowest_shoe_top == 104
     for canvas_h in (101, 104):
-        p = _person(canvas_h=canvas_h)
+        p = _person(canvas_h=canvas_h, garment="upper-clothes")
         np.testing.assert_array_equal(extend_below(p, 100, LIP_NECK), p)
-    p = _person(canvas_h=106)
+    p = _person(canvas_h=106, garment="upper-clothes")
     out = extend_below(p, 100, LIP_NECK)
-    assert (out[104:106, 20:30] == L("right-shoe")).all() and (out[100:104, 20:30] == L("pants")).all()
+    assert (out[104:106, 20:30] == L("right-shoe")).all() and (out[100:104, 20:30] == UNKNOWN).all()
+
+
+def test_legs_at_the_edge_let_the_canvas_pull_the_feet_further():
+    """P measured the head too tall (30 px: the proportions put the soles at row 225) and the user
+    grew the canvas to 170 px. With legs at the photo's edge the soles go 3% above the canvas's
+    edge (within 4 heads of the proportions); with only a top there, no more than 1.5 heads up
+    (row 180, below the canvas: the shoes are cut by its edge)."""
+    def shoe_rows(garment: str) -> np.ndarray:
+        p = _person(canvas_h=170, garment=garment)
+        p[:30, 30:42] = L("face")
+        p[:4, 30:42] = L("hair")
+        out = extend_below(p, 100, LIP_NECK)
+        return np.flatnonzero(np.isin(out, [L("left-shoe"), L("right-shoe")]).any(1))
+
+    assert shoe_rows("pants")[-1] + 1 == int(round(170 * (1 - CANVAS_GAP)))
+    assert int(round(30 * (BODY_HEADS - LEGS_REACH_HEADS))) < 165 < int(round(30 * (BODY_HEADS - REACH_HEADS)))
+    assert shoe_rows("upper-clothes")[-1] + 1 == 170
 
 
 def test_a_face_guessed_below_a_portraits_border_is_cleared_but_a_cut_chin_goes_on():

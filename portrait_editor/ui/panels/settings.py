@@ -44,8 +44,10 @@ class EditorSettings:
     margin_colour: str = "#3c8cff"
     parsing_opacity: float = 0.55
     jpeg_quality: int = 95
-    detail: bool = False
-    """Run the full-resolution detail stage (texture and grain from the photo)."""
+    texture_from_photo: bool = True
+    """Run the full-resolution detail stage (texture and grain from the photo). On by default since
+    it measures better (docs/MODELS.md, session 14); a new key, because every saved settings file
+    holds the old ``detail = false`` default."""
     recent_files: list[str] = field(default_factory=list)
 
     @classmethod
@@ -151,7 +153,7 @@ class SettingsDialog(QDialog):
         self.detail = QCheckBox("Add texture and grain from the photo to fills")
         self.detail.setToolTip("The networks fill at low resolution; this copies fine detail from the "
                                "photo around the hole into the fill at full resolution.")
-        self.detail.setChecked(settings.detail)
+        self.detail.setChecked(settings.texture_from_photo)
         form.addRow("Detail", self.detail)
 
         self.mask_colour = _ColourButton(settings.mask_colour)
@@ -177,7 +179,7 @@ class SettingsDialog(QDialog):
             weights_dir=self.weights.text().strip(),
             brush_size=self.brush.value(),
             jpeg_quality=self.quality.value(),
-            detail=self.detail.isChecked(),
+            texture_from_photo=self.detail.isChecked(),
             mask_colour=self.mask_colour.colour.name(QColor.NameFormat.HexArgb),
             margin_colour=self.margin_colour.colour.name(QColor.NameFormat.HexRgb),
             recent_files=list(self._settings.recent_files),
