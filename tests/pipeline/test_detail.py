@@ -61,6 +61,17 @@ def test_restores_texture_and_keeps_pixels_outside_the_hole():
     assert np.abs(diff[inner]).mean() < 3.0
 
 
+@pytest.mark.parametrize("method", ["exemplar", "pieces"])
+def test_a_region_filled_at_full_resolution_is_left_alone(method):
+    photo = _textured()
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[80:170, 100:230] = True
+    fill = _upscaled_fill(photo, hole, 8)
+    out = add_detail(photo, fill, hole, find_regions(hole, target_scale=1.0), method=method)
+    np.testing.assert_array_equal(out, fill)
+    assert not np.array_equal(add_detail(photo, fill, hole, find_regions(hole, target_scale=0.5), method=method), fill)
+
+
 def test_deterministic_and_fill_not_modified_in_place():
     photo = _textured()
     hole = np.zeros(photo.shape[:2], bool)
