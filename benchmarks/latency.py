@@ -12,8 +12,8 @@ Cases:
   filled by the extrapolation network (no face network: no hole inside the photo).
 
 The ``detail`` column is the full-resolution detail stage (``pipeline/detail.py``; on by default
-as in the app, 0 with ``--no-detail``); its cost does not depend on the weights. The photo is smooth noise with fine grain added, so that stage has texture to copy and
-noise to match.
+as in the app, 0 with ``--no-detail``); its cost does not depend on the weights. The photo is
+smooth noise with fine grain added, so that stage has texture to copy and noise to match.
 """
 
 from __future__ import annotations

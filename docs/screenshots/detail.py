@@ -1,6 +1,6 @@
-"""Before/after 100% crops of the detail stage (docs/screenshots/detail-before-after.jpg).
+"""Before/after 100% crops of the detail stage (detail-before-after.png).
 
-    python docs/screenshots/detail.py                  # over docs/screenshots/
+    python docs/screenshots/detail.py                  # into runs/docs/ (not kept in the repository)
     python docs/screenshots/detail.py --out /tmp/shots
 
 The sample portrait (resources/sample.png, 512 px) with two holes: the space shuttle model on the
@@ -18,8 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CROP = 224
 HOLES = {"shuttle": (20, 350, 280, 470), "suit": (300, 40, 380, 130)}
 """Hole boxes (y0, x0, y1, x1) on the 512 px sample."""
@@ -34,7 +33,7 @@ def _label(panel: np.ndarray, text: str) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "docs")
     parser.add_argument("--weights", type=Path, default=ROOT / "resources" / "weights")
     args = parser.parse_args()
 
@@ -72,8 +71,8 @@ def main() -> None:
                                         _label(photo[crop], "photo")], axis=1))
     sheet = np.concatenate(rows, axis=0)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "detail-before-after.jpg"
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    path = args.out / "detail-before-after.png"
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(f"wrote {path} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 

@@ -172,37 +172,44 @@ def add_detail(
     if method == "exemplar" and not exemplar_available():
         method = "pieces"
     for i, region in enumerate(regions):
-        if region.scale >= FULL_RESOLUTION:  # filled at the photo's own resolution: nothing to restore
-            if progress is not None:
-                progress((i + 1) / len(regions))
-            continue
-        sl = region.crop_slices()
-        labels = None if groups is None else groups[parsing[sl]]
-        cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
-        if method == "exemplar":
-            faces = None if face is None else face[sl]
-            on_face = faces is not None and (faces & hole[sl]).any()
-            if on_face:  # faces get the pieces' fine texture: PatchMatch would clone eyes and mouths
-                pieced = out[sl].copy()
-                detail_crop(image[sl], pieced, hole[sl], cell, labels, None, method="pieces", grain=grain, rng=rng)
-            ran = exemplar_crop(image[sl], out[sl], hole[sl], cell, labels, background, faces, seed=seed)
-            if ran is None:  # too few known pixels for PatchMatch: the pieces alone
-                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="pieces", grain=grain, rng=rng)
-            elif ran < EXEMPLAR_FULL_SCALE:  # PatchMatch worked on a shrunk copy: pieces add what is finer
-                finer = max(MIN_CELL, int(round(1 / ran)))
-                detail_crop(image[sl], out[sl], hole[sl], finer, labels, None, method="pieces", grain=grain, rng=rng)
-            elif grain:
-                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
-            if on_face:  # a soft switch: P's labels are blocky at a 12 MP photo's resolution
-                w = _smooth(faces.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
-                mixed = np.rint(w * pieced + (1 - w) * out[sl]).astype(np.uint8)
-                np.copyto(out[sl], mixed, where=hole[sl][..., None])
-        else:
-            exemplar = None if labels is None else background_exemplar * (labels == background)
-            detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
+        if region.scale < FULL_RESOLUTION:  # at the photo's own resolution scaling removed nothing
+            sl = region.crop_slices()
+            labels = None if groups is None else groups[parsing[sl]]
+            cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
+            if method == "exemplar":
+                _exemplar_region(image[sl], out[sl], hole[sl], cell, labels, background,
+                                 None if face is None else face[sl], grain=grain, seed=seed, rng=rng)
+            else:
+                exemplar = None if labels is None else background_exemplar * (labels == background)
+                detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
         if progress is not None:
             progress((i + 1) / len(regions))
     return out
+
+
+def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int, labels: np.ndarray | None,
+                     background: int, faces: np.ndarray | None, *, grain: bool, seed: int,
+                     rng: np.random.Generator) -> None:
+    """``method="exemplar"`` on one region, in place on ``fill``: :func:`exemplar_crop`, the
+    pieces for what it cannot do (too little context, texture finer than its shrunk copy, faces),
+    then the grain."""
+    def pieces(target: np.ndarray, at: int) -> None:
+        detail_crop(photo, target, hole, at, labels, None, method="pieces", grain=grain, rng=rng)
+
+    on_face = faces is not None and (faces & hole).any()
+    if on_face:  # faces get the pieces' fine texture: PatchMatch would clone eyes and mouths
+        pieced = fill.copy()
+        pieces(pieced, cell)
+    ran = exemplar_crop(photo, fill, hole, cell, labels, background, faces, seed=seed)
+    if ran is None:  # too few known pixels for PatchMatch: the pieces alone
+        pieces(fill, cell)
+    elif ran < EXEMPLAR_FULL_SCALE:  # PatchMatch worked on a shrunk copy: pieces add what is finer
+        pieces(fill, max(MIN_CELL, int(round(1 / ran))))
+    elif grain:
+        detail_crop(photo, fill, hole, cell, labels, None, method="grain", rng=rng)
+    if on_face:  # a soft switch: P's labels are blocky at a 12 MP photo's resolution
+        w = _smooth(faces.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
+        np.copyto(fill, np.rint(w * pieced + (1 - w) * fill).astype(np.uint8), where=hole[..., None])
 
 
 def detail_crop(
@@ -297,17 +304,18 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
         small_background = cv2.resize(on_background.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
         own = _patchmatch(np.ascontiguousarray(small), small_hole, ~small_hole & ~small_background, seed)
         backdrop = synth if own is None else own
-    full = (roi.width, roi.height)
+    def full(small_result: np.ndarray) -> np.ndarray:
+        if scale < 1:
+            small_result = cv2.resize(small_result, (roi.width, roi.height), interpolation=cv2.INTER_CUBIC)
+        return small_result.astype(np.float32)
+
     net = fill[sl].astype(np.float32)
-    texture = (cv2.resize(synth, full, interpolation=cv2.INTER_CUBIC) if scale < 1 else synth).astype(np.float32)
+    texture = full(synth)
     # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
     person = texture + _smooth(net - texture, max(EXEMPLAR_SIGMA, float(cell)))
     if on_background is not None and on_background.any():
-        if backdrop is not synth:
-            texture = (cv2.resize(backdrop, full, interpolation=cv2.INTER_CUBIC) if scale < 1 else backdrop)
-            texture = texture.astype(np.float32)
         w = _smooth(on_background.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
-        person += w * (texture - person)
+        person += w * ((texture if backdrop is synth else full(backdrop)) - person)
     np.copyto(fill[sl], np.clip(np.rint(person), 0, 255).astype(np.uint8), where=sub_hole[..., None])
     return scale
 
@@ -328,9 +336,9 @@ def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _patchmatch(image: np.ndarray, hole: np.ndarray, no_source: np.ndarray | None, seed: int) -> np.ndarray | None:
-    """PyPatchMatch's fill of ``hole`` from the known pixels but ``no_source`` (any class: sources of the hole's
-    own class in the parsing map measured worse, LPIPS 0.198 against 0.195, as P's labels inside
-    a hole are guesses); None when too few pixels are known."""
+    """PyPatchMatch's fill of ``hole`` from the known pixels but ``no_source`` (any class: sources
+    of the hole's own class in the parsing map measured worse, LPIPS 0.198 against 0.195, as P's
+    labels inside a hole are guesses); None when too few pixels are known."""
     from patchmatch import patch_match
 
     sources = ~hole if no_source is None else ~hole & ~no_source
