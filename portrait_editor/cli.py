@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32"),
                         help="auto: float16 on CUDA, bfloat16 on CPUs that support it; fp32: always float32")
-    parser.add_argument("--no-face", action="store_true", help="skip the face refinement network")
+    parser.add_argument("--no-face", action="store_true",
+                        help="skip the face stage (the face network and the mirrored face)")
+    parser.add_argument("--mirror-face", action=argparse.BooleanOptionalAction, default=True,
+                        help="a hole over one side of a face takes the other side, mirrored, when the face "
+                             "is symmetric enough (on by default; --no-mirror-face leaves it to the networks)")
     parser.add_argument("--detail", action=argparse.BooleanOptionalAction, default=True,
                         help="the full-resolution detail stage: texture and grain from the photo (on by "
                              "default; --no-detail leaves the networks' fill as it is)")
@@ -129,7 +133,8 @@ def run_job(job: Job, completer, margins, args: argparse.Namespace) -> dict[str,
             raise ImageError(f"label map '{job.parsing_in}' has ids up to {int(parsing[bad].max())}, "
                              f"but the label set {completer.bundle.label_set.name} has {n}")
     request = CompletionRequest(image=photo.pixels, mask=mask, margins=margins, parsing=parsing,
-                                use_face=not args.no_face, use_detail=args.detail, blend=not args.no_blend)
+                                use_face=not args.no_face, mirror_face=args.mirror_face, use_detail=args.detail,
+                                blend=not args.no_blend)
     try:
         result = completer.run(request)
     except ValueError as exc:

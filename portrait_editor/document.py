@@ -139,7 +139,7 @@ class Document:
 
     # -- the request ------------------------------------------------------------------------------
     def request(self, *, use_face: bool = True, blend: bool = True, use_detail: bool = True,
-                use_parsing: bool | None = None) -> CompletionRequest:
+                mirror_face: bool = True, use_parsing: bool | None = None) -> CompletionRequest:
         """Snapshot the document for the engine; later edits never reach a running job.
 
         ``use_parsing`` (default: only when the user edited the parsing) hands the current
@@ -159,6 +159,7 @@ class Document:
             margins=self.margins,
             parsing=self.parsing.copy() if use_parsing else None,
             use_face=use_face,
+            mirror_face=mirror_face,
             use_detail=use_detail,
             blend=blend,
         )

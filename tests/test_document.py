@@ -43,6 +43,7 @@ def test_request_is_a_snapshot(portrait):
     doc.set_parsing(np.zeros((160, 120), np.uint8), edited=True)
     request = doc.request(use_face=False)
     assert request.parsing is not None and not request.use_face  # edited parsing is used by default
+    assert request.mirror_face and not doc.request(mirror_face=False).mirror_face
     mask_before = request.mask.copy()
     doc.apply_mask_patch(0, 0, np.ones((3, 3), bool))
     doc.apply_parsing_patch(0, 0, np.full((2, 2), 5, np.uint8))

@@ -76,6 +76,7 @@ SHEET_MAX_BYTES = 3_000_000
 DEEP = "deep (P parsing)"
 DEEP_GT = "deep (GT parsing, upper bound)"
 DEEP_NO_F = "deep without F (P parsing)"
+DEEP_NO_MIRROR = "deep without the mirrored face (P parsing)"
 DEEP_UNKNOWN = "deep (no labels in the hole)"
 DEEP_NO_PRIOR = "deep without the body prior (labels below the photo left to G)"
 """Occlusion: P's map with the hole painted "let the network decide", as an editor user may."""
@@ -257,11 +258,11 @@ def _bundle_and_completer(weights: Any, device: str) -> tuple[Any, Any]:
     return bundle, Completer(bundle, dev, precision="fp32")
 
 
-def _request(case: Case, parsing: np.ndarray | None = None, use_face: bool = True) -> Any:
+def _request(case: Case, parsing: np.ndarray | None = None, use_face: bool = True, mirror_face: bool = True) -> Any:
     from portrait_editor.pipeline import CompletionRequest
 
     return CompletionRequest(image=case.image, mask=case.mask, margins=case.margins, parsing=parsing,
-                             use_face=use_face)
+                             use_face=use_face, mirror_face=mirror_face)
 
 
 def stage_one_parsing(completer: Any, case: Case) -> np.ndarray:
@@ -408,7 +409,9 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
     gt_parsing = gt_parsing and (not wild or has_labels(task))
     patchmatch = wild and patchmatch_inpaint(cases[0].canvas[:32, :32], cases[0].hole[:32, :32]) is not None
     prior = task in ("extrapolation", "wild-extrapolation") and getattr(completer, "body_prior", False)
-    methods = ([DEEP] + ([DEEP_NO_F] if without_f else []) + ([DEEP_UNKNOWN] if unknown else [])
+    mirror = task in ("faces", "wild-faces")
+    methods = ([DEEP] + ([DEEP_NO_F] if without_f else []) + ([DEEP_NO_MIRROR] if mirror else [])
+               + ([DEEP_UNKNOWN] if unknown else [])
                + ([DEEP_NO_PRIOR] if prior else [])
                + ([DEEP_GT] if gt_parsing else []) + [TELEA, NS] + ([PATCHMATCH] if patchmatch else []))
     bands: list[dict[str, float | None]] = []  # the structure below the photo (bottom bands)
@@ -423,6 +426,8 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
         outputs = {DEEP: deep.image}
         if without_f:
             outputs[DEEP_NO_F] = completer.run(_request(case, use_face=False)).image
+        if mirror:  # F without the other side of the face (pipeline/face.py)
+            outputs[DEEP_NO_MIRROR] = completer.run(_request(case, mirror_face=False)).image
         if unknown:
             blank = np.where(deep.mask, UNKNOWN, deep.parsing).astype(np.uint8)
             outputs[DEEP_UNKNOWN] = completer.run(_request(case, parsing=blank)).image
@@ -445,6 +450,7 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
             per_image[method].append(completion_metrics(pred, case.target, case.hole, lpips, window))
         if i in picks:
             row = ([_hole_panel(case), outputs[DEEP]] + ([outputs[DEEP_NO_F]] if without_f else [])
+                   + ([outputs[DEEP_NO_MIRROR]] if mirror else [])
                    + [outputs[TELEA], outputs[NS]] + ([outputs[PATCHMATCH]] if patchmatch else [])
                    + [case.target, labels.colourize(deep.parsing)])
             if task in ("faces", "wild-faces"):
@@ -473,7 +479,7 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
     return TaskReport(task=task, title=f"{task.capitalize()} ({where})", columns=COMPLETION_COLUMNS, rows=rows,
                       images=len(cases), per_image=per_image, notes=notes,
                       sheet_titles=("input (hole)", "deep") + (("deep without F",) if without_f else ())
-                      + ("Telea", "Navier-Stokes") + (("PatchMatch",) if patchmatch else ())
+                      + (("deep without the mirror",) if mirror else ()) + ("Telea", "Navier-Stokes") + (("PatchMatch",) if patchmatch else ())
                       + ("ground truth", "P parsing (stage I)"),
                       sheet=sheet)
 

@@ -29,9 +29,16 @@ from ..labels import UNKNOWN
 from ..models.blocks import fold_batch_norms
 from .blend import blend
 from .detail import add_detail
+from .face import mirror_face
 from .regions import MAX_UPSCALE, Box, Region, expand_canvas, find_regions, from_work, to_work
 from .request import Cancelled, CompletionRequest, CompletionResult, ProgressCallback
-from .structure import body_weight, clear_detached_heads, continues_legs, extend_below
+from .structure import (
+    body_weight,
+    clear_detached_heads,
+    clear_heads_inside_holes,
+    continues_legs,
+    extend_below,
+)
 from .weights import ModelBundle, cpu_supports_bf16, training_config
 
 PERSON_FILL = 0.95
@@ -278,6 +285,16 @@ class Completer:
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
+        if view is not None and (hole & ~_margin_mask(hole.shape, request.margins)).any():
+            # no head appears from nowhere inside a hole in the photo (structure.py)
+            inner = hole & ~_margin_mask(hole.shape, request.margins)
+            cleared = clear_heads_inside_holes(parsing_full, inner, self.bundle.label_set)
+            if cleared is not parsing_full:
+                changed = cleared != parsing_full
+                parsing_full[:] = cleared
+                for work in works:
+                    if changed[work.region.crop_slices()].any():
+                        work.parsing = _labels_to_work(parsing_full, work.region)
         if view is not None and self.body_prior and request.margins.bottom > 0:
             # legs and shoes below the photo, where P leaves the labels unknown (structure.py)
             bottom = hole.shape[0] - request.margins.bottom
@@ -311,6 +328,11 @@ class Completer:
             for i, work in enumerate(works):
                 self._refine_face(fill, hole, parsing_full, work.region)
                 report("face", (i + 1) / len(works))
+        if request.use_face and request.mirror_face and self.bundle.label_set.has("face"):
+            # the other side of the face, mirrored, where the hole covers one side (pipeline/face.py)
+            labels = self.bundle.label_set
+            hair = parsing_full == labels.id("hair") if labels.has("hair") else None
+            mirror_face(image, fill, hole, parsing_full == labels.id("face"), hair)
         timings["face"] = time.perf_counter() - t
 
         checkpoint()

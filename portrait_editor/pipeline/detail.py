@@ -42,7 +42,9 @@ Only hole pixels change; everything else is returned as it was. NumPy and OpenCV
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -52,14 +54,21 @@ from .regions import Box, Region
 
 METHODS = ("exemplar", "pieces", "patch", "cra")
 FULL_RESOLUTION = 1.0
-"""Regions the networks filled at this scale or finer are left as they are: scaling removed
-nothing there. On VITON's studio photos (always at scale 1) the stage made every number worse:
+"""Regions the networks filled at this scale or finer get no copied texture, since scaling
+removed nothing there. On VITON's studio photos (always at scale 1) texture made every number worse:
 L1 / BPE / LPIPS 20.59 / 12.69 / 0.0555 against 18.35 / 10.96 / 0.0497 (docs/MODELS.md)."""
-EXEMPLAR_MAX_PIXELS = 250_000
+GRAIN_AT_FULL_RESOLUTION = True
+"""...but they get the grain: the network's fill has no sensor noise at any scale (VITON
+18.36 / 10.97 / 0.0495 with it; on the detail task a close-up's detail / GT 0.04 -> 0.29)."""
+EXEMPLAR_MAX_PIXELS = 160_000
 """``method="exemplar"``: PatchMatch runs on the hole's surroundings shrunk to at most this many
-pixels (a 12 MP photo's hole at a fraction of its resolution); the pieces add what is finer."""
-EXEMPLAR_FULL_SCALE = 0.75
-"""From this scale up, PatchMatch's texture counts as full resolution: only the grain follows."""
+pixels (a 12 MP photo's hole at a fraction of its resolution); the pieces add what is finer.
+PatchMatch's time grows with the pixels, the hole's about 18 times as fast as the others'; on
+the detail task 160,000 measured LPIPS 0.1918 in 0.59 s a photo against 0.1929 in 1.21 s with
+250,000 (docs/MODELS.md, session 15)."""
+EXEMPLAR_FULL_SCALE = 0.6
+"""From this scale up, PatchMatch's texture counts as full resolution: only the grain follows
+(the pieces after a copy shrunk less than this cost time and measured no better)."""
 EXEMPLAR_CONTEXT = 0.75
 """The surroundings PatchMatch copies from: the hole's box grown on every side by this much of
 the mean of its sides (at least ``4 * EXEMPLAR_PATCH + 8`` px at PatchMatch's scale)."""
@@ -67,8 +76,9 @@ EXEMPLAR_SEAM = 3.0
 """Where the labels switch between the exemplar (background), the network's shapes (the person)
 and the pieces (faces), the weights blend over a Gaussian of this many cells (P's labels are
 blocky at a large photo's resolution)."""
-EXEMPLAR_PATCH = 3
-"""PatchMatch's patch radius: 7 x 7 patches."""
+EXEMPLAR_PATCH = 2
+"""PatchMatch's patch radius: 5 x 5 patches (7 x 7: LPIPS 0.1940 against 0.1929 on the detail
+task, and 1.6 times the time)."""
 EXEMPLAR_SIGMA = 4.0
 """On the person, the network's colours and shapes below this Gaussian sigma (px at the photo's
 resolution, at least one cell) and the exemplar's texture above it."""
@@ -105,9 +115,13 @@ _INVALID_COST = 27.0
 features in [0, 1])."""
 GRAIN_RING = 24
 """Width (px) of the ring of known pixels around the hole whose noise the fill is given."""
+GRAIN_WINDOW = 768
+"""The hole's own noise is measured on a central window of at most this many px a side."""
 _MAD_TO_SIGMA = 1.4826
 _MEDIAN_RESIDUAL_GAIN = 0.886
 """std(x - median3x3(x)) / std(x) for white Gaussian noise (measured on 10^6 samples)."""
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+"""Threads for the stage's parallel parts (PatchMatch runs, the pieces' rows)."""
 _SKIN = frozenset({"face", "neck", "left-arm", "right-arm", "left-leg", "right-leg", "arms", "legs", "skin"})
 _SHOES = frozenset({"left-shoe", "right-shoe", "shoes"})
 
@@ -172,10 +186,13 @@ def add_detail(
     if method == "exemplar" and not exemplar_available():
         method = "pieces"
     for i, region in enumerate(regions):
-        if region.scale < FULL_RESOLUTION:  # at the photo's own resolution scaling removed nothing
-            sl = region.crop_slices()
-            labels = None if groups is None else groups[parsing[sl]]
-            cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
+        sl = region.crop_slices()
+        labels = None if groups is None else groups[parsing[sl]]
+        cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
+        if region.scale >= FULL_RESOLUTION:  # at the photo's own resolution scaling removed nothing
+            if grain and GRAIN_AT_FULL_RESOLUTION:  # but the network's fill has no sensor noise
+                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
+        else:
             if method == "exemplar":
                 _exemplar_region(image[sl], out[sl], hole[sl], cell, labels, background,
                                  None if face is None else face[sl], grain=grain, seed=seed, rng=rng)
@@ -248,7 +265,7 @@ def detail_crop(
         result += added
     if grain:
         _add_grain(photo, hole, hole_box, result, inside, rng)
-    np.copyto(region, np.clip(np.rint(result), 0, 255).astype(np.uint8), where=inside[..., None])
+    _paste(region, result, inside)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,29 +311,43 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     if faces is not None and faces[sl].any():
         no_source = cv2.resize(faces[sl].astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
         no_source &= ~small_hole
-    synth = _patchmatch(np.ascontiguousarray(small), small_hole, no_source, seed)
-    if synth is None:
-        return None
-    backdrop = synth  # what background pixels take
     on_background = None if groups is None else groups[sl] == background
+    runs = [no_source]
     if on_background is not None and (on_background & sub_hole).any() and (~on_background & sub_hole).any():
         # background from background: a second run that copies from no person pixel
         small_background = cv2.resize(on_background.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
-        own = _patchmatch(np.ascontiguousarray(small), small_hole, ~small_hole & ~small_background, seed)
-        backdrop = synth if own is None else own
+        runs.append(~small_hole & ~small_background)
+    synth, *own = _patchmatch_runs(np.ascontiguousarray(small), small_hole, runs, seed)
+    if synth is None:
+        return None
+    backdrop = own[0] if own and own[0] is not None else synth  # what background pixels take
+    # Full-resolution work only where it reaches the hole: its box and the blurs' reach around it.
+    reach = int(np.ceil(3 * max(EXEMPLAR_SIGMA, EXEMPLAR_SEAM * cell, 2.0 / scale)))
+    work = box.grow(reach, shape)
+    wy, wx = work.y0 - roi.y0, work.x0 - roi.x0
+    wsl = (slice(wy, wy + work.height), slice(wx, wx + work.width))
+
     def full(small_result: np.ndarray) -> np.ndarray:
-        if scale < 1:
-            small_result = cv2.resize(small_result, (roi.width, roi.height), interpolation=cv2.INTER_CUBIC)
+        if scale < 1:  # the output pixels of the work box, sampled from the shrunk copy
+            sy, sx = small_result.shape[0] / roi.height, small_result.shape[1] / roi.width
+            matrix = np.float32([[sx, 0, (wx + 0.5) * sx - 0.5], [0, sy, (wy + 0.5) * sy - 0.5]])
+            small_result = cv2.warpAffine(small_result, matrix, (work.width, work.height),
+                                          flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                                          borderMode=cv2.BORDER_REFLECT)
+        else:
+            small_result = small_result[wsl]
         return small_result.astype(np.float32)
 
-    net = fill[sl].astype(np.float32)
+    net = fill[work.slices()].astype(np.float32)
     texture = full(synth)
     # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
     person = texture + _smooth(net - texture, max(EXEMPLAR_SIGMA, float(cell)))
-    if on_background is not None and on_background.any():
-        w = _smooth(on_background.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
-        person += w * ((texture if backdrop is synth else full(backdrop)) - person)
-    np.copyto(fill[sl], np.clip(np.rint(person), 0, 255).astype(np.uint8), where=sub_hole[..., None])
+    if on_background is not None:
+        work_background = on_background[wsl]
+        if work_background.any():
+            w = _smooth(work_background.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
+            person += w * ((texture if backdrop is synth else full(backdrop)) - person)
+    _paste(fill[work.slices()], person, sub_hole[wsl])
     return scale
 
 
@@ -335,7 +366,23 @@ def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
     return out.reshape(a.shape)
 
 
-def _patchmatch(image: np.ndarray, hole: np.ndarray, no_source: np.ndarray | None, seed: int) -> np.ndarray | None:
+def _patchmatch_runs(image: np.ndarray, hole: np.ndarray, no_sources: Sequence[np.ndarray | None],
+                     seed: int) -> list[np.ndarray | None]:
+    """:func:`_patchmatch` once per entry of ``no_sources``, the runs side by side on threads
+    (PyPatchMatch is single-threaded and releases the GIL; each run is seeded alike, so the
+    result does not depend on the order they finish in)."""
+    if len(no_sources) == 1:
+        return [_patchmatch(image, hole, no_sources[0], seed)]
+    from patchmatch import patch_match
+
+    patch_match.set_random_seed(seed)
+    with ThreadPoolExecutor(max_workers=min(len(no_sources), _WORKERS), thread_name_prefix="patchmatch") as pool:
+        runs = [pool.submit(_patchmatch, image, hole, no_source, seed, reseed=False) for no_source in no_sources]
+        return [run.result() for run in runs]
+
+
+def _patchmatch(image: np.ndarray, hole: np.ndarray, no_source: np.ndarray | None, seed: int, *,
+                reseed: bool = True) -> np.ndarray | None:
     """PyPatchMatch's fill of ``hole`` from the known pixels but ``no_source`` (any class: sources
     of the hole's own class in the parsing map measured worse, LPIPS 0.198 against 0.195, as P's
     labels inside a hole are guesses); None when too few pixels are known."""
@@ -344,7 +391,8 @@ def _patchmatch(image: np.ndarray, hole: np.ndarray, no_source: np.ndarray | Non
     sources = ~hole if no_source is None else ~hole & ~no_source
     if np.count_nonzero(sources) < (2 * EXEMPLAR_PATCH + 1) ** 2 * 4:
         return None
-    patch_match.set_random_seed(seed)
+    if reseed:
+        patch_match.set_random_seed(seed)
     if no_source is None or not no_source.any():
         return patch_match.inpaint(image, hole.astype(np.uint8) * 255, patch_size=EXEMPLAR_PATCH)
     return patch_match.inpaint(image, hole.astype(np.uint8) * 255, global_mask=no_source.astype(np.uint8) * 255,
@@ -353,6 +401,26 @@ def _patchmatch(image: np.ndarray, hole: np.ndarray, no_source: np.ndarray | Non
 
 # --------------------------------------------------------------------------------------------
 # Texture transfer
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    """Float pixels rounded and clipped to 0..255 (OpenCV's saturating conversion)."""
+    return cv2.add(a, 0.0, dtype=cv2.CV_8U)
+
+
+def _paste(dst: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:
+    """``dst[mask] = values[mask]``, rounded and clipped, in place on ``dst`` (uint8, a view)."""
+    region = np.ascontiguousarray(dst)
+    cv2.copyTo(_to_uint8(values), mask.view(np.uint8), region)
+    if region is not dst:
+        dst[...] = region
+
+
+def _energy(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of ``a ** 2`` per channel over ``mask``, on a strided sample of about 250,000 pixels."""
+    step = max(1, int(np.sqrt(mask.size / 250_000)))
+    a, mask = a[::step, ::step], mask[::step, ::step]
+    return np.mean(np.square(a[mask]), axis=0)
 
 
 def _bounding_box(mask: np.ndarray) -> Box:
@@ -453,8 +521,7 @@ def _texture(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, hole_box: Bo
     fill_residual, _ = _residual(fill_p, near, cell)
     oy, ox = hole_box.y0 - near.y0 * cell, hole_box.x0 - near.x0 * cell
     own = fill_residual[oy:oy + hole_box.height, ox:ox + hole_box.width]
-    have = np.mean(np.square(own[inside]), axis=0)
-    give = np.mean(np.square(added[inside]), axis=0)
+    have, give = _energy(own, inside), _energy(added, inside)
     gain = np.sqrt(np.clip(1.0 - have / np.maximum(give, 1e-6), 0.0, 1.0)).astype(np.float32)
     if exemplar is None or not exemplar[hole_box.slices()].any():
         return added * gain
@@ -742,34 +809,62 @@ def _synthesize_pieces(residual: np.ndarray, readable: np.ndarray, nearest: np.n
     table = np.full((n_seeds * len(group_ids), 2), np.iinfo(np.int32).min, np.int64)
     table[piece_keys] = offsets
 
-    # every pixel of the box: its two nearest pieces (in its own texture class)
-    py, px = np.mgrid[box.y0:box.y1, box.x0:box.x1]
-    py, px = py.ravel(), px.ravel()
-    n1, d1, n2, d2 = _two_nearest(py + 0.5, px + 0.5, seeds, box, step)
-    own_class = group_rank(pixel_groups[py, px] if pixel_groups is not None else np.full(len(py), -1))
-    pixel_cell = np.minimum(py // cell, gh - 1) * gw + np.minimum(px // cell, gw - 1)
-    ny, nx = np.divmod(nearest[pixel_cell].clip(0), gw)
-    fallback = np.stack([ny - pixel_cell // gw, nx - pixel_cell % gw], axis=1) * cell
+    out = np.empty((box.height, box.width, 3), np.float32)
 
-    def copy(seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        off = table[seed * len(group_ids) + own_class]
-        missing = off[:, 0] == np.iinfo(np.int32).min
-        off = np.where(missing[:, None], fallback, off * cell)
-        sy, sx = py + off[:, 0], px + off[:, 1]
-        ok = (sy >= 0) & (sy < readable.shape[0]) & (sx >= 0) & (sx < readable.shape[1])
-        ok[ok] = readable[sy[ok], sx[ok]]
-        sy, sx = np.clip(sy, 0, residual.shape[0] - 1), np.clip(sx, 0, residual.shape[1] - 1)
-        return residual[sy, sx], off[:, 0] * (4 * residual.shape[1] + 1) + off[:, 1], ok
+    def rows(y0: int, y1: int) -> None:
+        """Rows ``y0:y1`` of the box: every pixel's two nearest pieces (in its own texture class)."""
+        py, px = np.mgrid[box.y0 + y0:box.y0 + y1, box.x0:box.x1].astype(np.int32)
+        py, px = py.ravel(), px.ravel()
+        n1, d1, n2, d2 = _two_nearest(py + 0.5, px + 0.5, seeds, box, step)
+        own_class = group_rank(pixel_groups[py, px] if pixel_groups is not None else np.full(len(py), -1))
+        pixel_cell = np.minimum(py // cell, gh - 1) * gw + np.minimum(px // cell, gw - 1)
+        ny, nx = np.divmod(nearest[pixel_cell].clip(0), gw)
+        fallback = np.stack([ny - pixel_cell // gw, nx - pixel_cell % gw], axis=1) * cell
 
-    r1, code1, ok1 = copy(n1)
-    r2, code2, ok2 = copy(n2)
-    # a copy that would read outside the sources adds nothing; the other piece takes over
-    near = np.clip(0.5 + (d2 - d1) / (2.0 * PIECE_FEATHER * step), 0.5, 1.0).astype(np.float32)
-    a1, a2 = near * ok1, (1.0 - near) * ok2
-    same = (code1 == code2).astype(np.float32)
-    norm = np.sqrt(np.maximum(a1 * a1 + a2 * a2 + 2 * a1 * a2 * same, 1e-12))
-    out = (a1[:, None] * r1 + a2[:, None] * r2) / norm[:, None]
-    return out.reshape(box.height, box.width, 3).astype(np.float32)
+        def copy(seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            off = table[seed * len(group_ids) + own_class]
+            missing = off[:, 0] == np.iinfo(np.int32).min
+            off = np.where(missing[:, None], fallback, off * cell)
+            sy, sx = py + off[:, 0], px + off[:, 1]
+            ok = (sy >= 0) & (sy < readable.shape[0]) & (sx >= 0) & (sx < readable.shape[1])
+            ok[ok] = readable[sy[ok], sx[ok]]
+            np.clip(sy, 0, residual.shape[0] - 1, out=sy)
+            np.clip(sx, 0, residual.shape[1] - 1, out=sx)
+            return residual[sy, sx], off[:, 0] * (4 * residual.shape[1] + 1) + off[:, 1], ok
+
+        r1, code1, ok1 = copy(n1)
+        r2, code2, ok2 = copy(n2)
+        # a copy that would read outside the sources adds nothing; the other piece takes over
+        near = np.clip(0.5 + (d2 - d1) / (2.0 * PIECE_FEATHER * step), 0.5, 1.0).astype(np.float32)
+        a1, a2 = near * ok1, (1.0 - near) * ok2
+        same = (code1 == code2).astype(np.float32)
+        norm = np.sqrt(np.maximum(a1 * a1 + a2 * a2 + 2 * a1 * a2 * same, 1e-12))
+        r1 *= (a1 / norm)[:, None]
+        r2 *= (a2 / norm)[:, None]
+        r1 += r2
+        out[y0:y1] = r1.reshape(y1 - y0, box.width, 3)
+
+    _in_stripes(rows, box.height, box.width)
+    return out
+
+
+def _in_stripes(work: Callable[[int, int], None], height: int, width: int) -> None:
+    """``work(y0, y1)`` over stripes of rows that together cover ``height``: on ``_WORKERS``
+    threads for a large area (NumPy releases the GIL in its loops), at most about 250,000
+    pixels a stripe so that the temporaries stay small."""
+    stripes = max(1, int(np.ceil(height * width / 250_000)))
+    if _WORKERS > 1 and height * width >= 500_000:
+        stripes = max(stripes, _WORKERS)
+    stripes = min(stripes, height)
+    edges = np.linspace(0, height, stripes + 1).round().astype(int)
+    spans = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    if len(spans) == 1 or _WORKERS == 1:
+        for a, b in spans:
+            work(a, b)
+        return
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="detail") as pool:
+        for done in [pool.submit(work, a, b) for a, b in spans]:
+            done.result()
 
 
 # --------------------------------------------------------------------------------------------
@@ -801,11 +896,15 @@ def _add_grain(photo: np.ndarray, hole: np.ndarray, box: Box, result: np.ndarray
     if np.count_nonzero(ring) < 64 or np.count_nonzero(inside) < 16:
         return
     ring_noise = _noise(photo[grown.slices()])[ring]
-    filled = np.clip(np.rint(result), 0, 255).astype(np.uint8)
-    core = inside & cv2.erode(inside.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    # the hole's own noise, measured on a window of it of at most GRAIN_WINDOW px a side
+    h, w = inside.shape
+    wy, wx = max(0, (h - GRAIN_WINDOW) // 2), max(0, (w - GRAIN_WINDOW) // 2)
+    window = (slice(wy, wy + GRAIN_WINDOW), slice(wx, wx + GRAIN_WINDOW))
+    part = inside[window]
+    core = part & cv2.erode(part.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     if np.count_nonzero(core) < 16:
-        core = inside
-    hole_noise = _noise(filled)[core]
+        core = part
+    hole_noise = _noise(_to_uint8(result[window]))[core]
     want, have = _robust_sigma(ring_noise), _robust_sigma(hole_noise)
     deficit = np.sqrt(np.maximum(want**2 - have**2, 0.0)).astype(np.float32)
     if not (deficit > 0.25).any():
@@ -818,6 +917,7 @@ def _add_grain(photo: np.ndarray, hole: np.ndarray, box: Box, result: np.ndarray
         chol = np.linalg.cholesky(corr)
     except np.linalg.LinAlgError:
         chol = np.eye(3)
-    white = rng.standard_normal((*inside.shape, 3)).astype(np.float32)
-    noise = (white @ chol.T.astype(np.float32)) * deficit
-    result += np.where(inside[..., None], noise, 0.0).astype(np.float32)
+    noise = cv2.transform(rng.standard_normal((*inside.shape, 3), dtype=np.float32),
+                          (deficit[:, None] * chol).astype(np.float32))
+    noise *= inside[..., None]
+    result += noise

@@ -32,6 +32,11 @@ class CompletionRequest:
     parsing: np.ndarray | None = None
     """User-given label map at the *expanded* canvas size; skips stage I. 255 = let G decide."""
     use_face: bool = True
+    """The face stage: F refines a face in the hole, and the other side of the face is mirrored
+    into a hole over one side (``mirror_face``)."""
+    mirror_face: bool = True
+    """A hole over one side of a symmetric face takes the other side, mirrored (``pipeline.face``;
+    only with ``use_face``)."""
     use_detail: bool = True
     """Add full-resolution texture and grain from the photo to the upscaled fill (``pipeline.detail``):
     PatchMatch's exemplar where the parsing says background, its texture over the network's

@@ -41,6 +41,10 @@ the canvas says where better than the proportions of a head that P may have meas
 of the 20 CCP validation bands measure their heads twice too tall, with hats and hair). A band
 under a portrait (only a top at the edge) keeps ``REACH_HEADS``, so its canvas never pulls the
 feet up to the hips."""
+SHOWN_HEAD = 0.25
+"""``clear_heads_inside_holes``: the least share of a head region the photo must show around a
+hole for its labels inside the hole to stay (P labels the tip of the sample's model shuttle,
+above the hole over it, as hair)."""
 _EDGE_ROWS = 0.02
 """The bottom rows of the photo (as a fraction of its height) that say what reaches its edge."""
 
@@ -82,6 +86,31 @@ def clear_detached_heads(parsing: np.ndarray, photo_bottom: int, labels: LabelSe
     in_photo = np.unique(component[:photo_bottom][head[:photo_bottom]])
     detached = head & ~np.isin(component, in_photo)
     detached[:photo_bottom] = False
+    if not detached.any():
+        return parsing
+    out = parsing.copy()
+    out[detached] = UNKNOWN
+    return out
+
+
+def clear_heads_inside_holes(parsing: np.ndarray, hole: np.ndarray, labels: LabelSet) -> np.ndarray:
+    """``parsing`` with the head labels (hair, face, hat) inside ``hole`` made ``UNKNOWN`` where
+    less than ``SHOWN_HEAD`` of their connected head region lies outside the hole: no head the
+    photo shows goes on there. P guesses heads into holes over backdrops (the sample portrait's model shuttle came
+    back as a pink face with hair, docs/MODELS.md); G then decides from the surroundings. A
+    head that continues from outside the hole keeps its labels."""
+    head_ids = _ids(labels, _HEAD)
+    if not head_ids:
+        return parsing
+    head = np.isin(parsing, head_ids)
+    inside = head & hole
+    if not inside.any():
+        return parsing
+    count, component = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
+    total = np.bincount(component[head], minlength=count)
+    outside = np.bincount(component[head & ~hole], minlength=count)
+    shown = np.flatnonzero(outside >= SHOWN_HEAD * total)
+    detached = inside & ~np.isin(component, shown)
     if not detached.any():
         return parsing
     out = parsing.copy()

@@ -96,7 +96,8 @@ class RunController(QObject):
         if use_parsing and doc.parsing is None:
             self.note.emit("There is no parsing map yet: run once first.")
             return
-        request = doc.request(use_parsing=use_parsing, use_detail=getattr(self.settings, "texture_from_photo", True))
+        request = doc.request(use_parsing=use_parsing, use_detail=getattr(self.settings, "texture_from_photo", True),
+                              mirror_face=getattr(self.settings, "mirror_faces", True))
         self._brought_parsing = request.parsing is not None
         self._document = doc
         self._id = self.engine.submit(request)

@@ -62,14 +62,24 @@ def test_restores_texture_and_keeps_pixels_outside_the_hole():
 
 
 @pytest.mark.parametrize("method", ["exemplar", "pieces"])
-def test_a_region_filled_at_full_resolution_is_left_alone(method):
-    photo = _textured()
+def test_a_region_filled_at_full_resolution_gets_only_the_grain(method):
+    """Scaling removed nothing there: no texture is copied (the network's shapes stay as they
+    are), but a smooth fill in a noisy photo still gets the photo's noise."""
+    rng = np.random.default_rng(4)
+    photo = np.clip(cv2.resize(_textured(), (320, 240)) + rng.normal(0, 5, (240, 320, 3)), 0, 255).astype(np.uint8)
     hole = np.zeros(photo.shape[:2], bool)
     hole[80:170, 100:230] = True
     fill = _upscaled_fill(photo, hole, 8)
-    out = add_detail(photo, fill, hole, find_regions(hole, target_scale=1.0), method=method)
-    np.testing.assert_array_equal(out, fill)
-    assert not np.array_equal(add_detail(photo, fill, hole, find_regions(hole, target_scale=0.5), method=method), fill)
+    regions = find_regions(hole, target_scale=1.0)
+    np.testing.assert_array_equal(add_detail(photo, fill, hole, regions, method=method, grain=False), fill)
+    out = add_detail(photo, fill, hole, regions, method=method)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    added = out.astype(np.float32) - fill.astype(np.float32)
+    assert 2.0 < added[hole].std() < 8.0  # the photo's noise (sigma 5), nothing like its texture
+    # noise only: it averages out over 3 x 3 px, where texture copied at the fill's scale does not
+    assert np.abs(cv2.blur(added, (3, 3))[hole]).mean() < 2.5
+    with_texture = add_detail(photo, fill, hole, find_regions(hole, target_scale=1 / 8), method=method)
+    assert np.abs(cv2.blur(with_texture.astype(np.float32) - fill, (3, 3))[hole]).mean() > 3.5
 
 
 def test_deterministic_and_fill_not_modified_in_place():
@@ -348,6 +358,22 @@ def test_exemplar_background_from_the_photo_the_person_keeps_the_networks_colour
     assert np.abs(out[background].mean(0) - 128).max() < 8
     assert np.abs(out[shirt].mean(0) - blue).max() < 8
     assert _laplacian_var(out, shirt) > 0.5 * _laplacian_var(photo, shirt)
+
+
+@needs_patchmatch
+def test_patchmatch_runs_side_by_side_give_what_they_give_one_after_the_other():
+    from portrait_editor.pipeline.detail import _patchmatch, _patchmatch_runs
+
+    photo = _textured(120, 160)
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[40:80, 50:110] = True
+    no_source = np.zeros_like(hole)
+    no_source[:, :40] = True
+    together = _patchmatch_runs(photo, hole, [None, no_source], seed=3)
+    apart = [_patchmatch(photo, hole, None, 3), _patchmatch(photo, hole, no_source, 3)]
+    for a, b in zip(together, apart, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(together[0], together[1])
 
 
 def test_exemplar_falls_back_to_the_pieces_without_pypatchmatch(monkeypatch):

@@ -142,3 +142,22 @@ def test_continues_legs_needs_legs_or_shoes_over_a_share_of_the_hole():
     parsing[60:, :] = LIP_NECK.id("background")
     assert not continues_legs(parsing, hole, LIP_NECK)
     assert not continues_legs(parsing, np.zeros_like(hole), LIP_NECK)
+
+
+def test_a_head_guessed_inside_a_hole_is_left_to_g_one_the_photo_shows_is_kept():
+    from portrait_editor.pipeline.structure import clear_heads_inside_holes
+
+    face, hair, bg = LIP_NECK.id("face"), LIP_NECK.id("hair"), LIP_NECK.id("background")
+    parsing = np.full((100, 120), bg, np.uint8)
+    parsing[10:40, 10:40] = hair  # a head the photo shows, half of it under the hole
+    parsing[20:40, 15:35] = face
+    parsing[50:90, 70:110] = face  # a "face" P guessed over a backdrop, its tip outside the hole
+    parsing[48:50, 85:95] = hair
+    hole = np.zeros(parsing.shape, bool)
+    hole[25:45, 5:45] = True
+    hole[50:95, 65:115] = True
+    out = clear_heads_inside_holes(parsing, hole, LIP_NECK)
+    assert (out[50:90, 70:110] == UNKNOWN).all()  # the guessed face: G decides there
+    assert (out[48:50, 85:95] == hair).all()  # outside the hole nothing changes
+    np.testing.assert_array_equal(out[:45, :50], parsing[:45, :50])  # the real head keeps its labels
+    assert clear_heads_inside_holes(parsing, np.zeros_like(hole), LIP_NECK) is parsing

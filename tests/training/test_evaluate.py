@@ -179,11 +179,11 @@ def test_faces_task_holes_sit_in_the_face_and_compare_with_and_without_f(tiny_we
         inside = case.hole & (case.parsing == LIP_NECK.id("face"))
         assert case.hole.sum() == evaluate.FACE_HOLE**2 and inside.sum() > 0.5 * case.hole.sum()
     report = evaluate_completion(tiny_weights, "faces", cases=cases, lpips=None, gt_parsing=False, sheet_rows=1)
-    assert list(report.rows) == [DEEP, evaluate.DEEP_NO_F, TELEA, NS]
+    assert list(report.rows) == [DEEP, evaluate.DEEP_NO_F, evaluate.DEEP_NO_MIRROR, TELEA, NS]
     # The tiny test F has a random residual: with it the fill differs from G's alone.
     assert report.per_image[DEEP] != report.per_image[evaluate.DEEP_NO_F]
     assert "inside the face" in report.title
-    assert len(report.sheet[0]) == len(report.sheet_titles) == 7
+    assert len(report.sheet[0]) == len(report.sheet_titles) == 8
     # The sheet zooms in on the face: every panel is the same square around the hole.
     side = round(evaluate.FACE_HOLE * (1 + 2 * evaluate.FACE_SHEET_CONTEXT))
     assert {p.shape for p in report.sheet[0]} == {(side, side, 3)}

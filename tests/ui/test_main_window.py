@@ -502,3 +502,14 @@ def test_first_photo_is_fitted_to_the_visible_view(qtbot, window, photo_path):
     assert view.contains(shown)
     # It fills the view along one side (up to the 24 px margin), not a default-sized hidden page.
     assert max(shown.width() / view.width(), shown.height() / view.height()) > 0.85
+
+
+def test_settings_dialog_turns_the_mirrored_face_off(qtbot):
+    from portrait_editor.ui.panels.settings import EditorSettings, SettingsDialog
+
+    dialog = SettingsDialog(EditorSettings())
+    qtbot.addWidget(dialog)
+    assert dialog.mirror.isChecked() and dialog.values().mirror_faces
+    dialog.mirror.setChecked(False)
+    assert not dialog.values().mirror_faces
+    assert not SettingsDialog(EditorSettings(mirror_faces=False)).mirror.isChecked()

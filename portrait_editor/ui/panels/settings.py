@@ -48,6 +48,8 @@ class EditorSettings:
     """Run the full-resolution detail stage (texture and grain from the photo). On by default since
     it measures better (docs/MODELS.md, session 14); a new key, because every saved settings file
     holds the old ``detail = false`` default."""
+    mirror_faces: bool = True
+    """A hole over one side of a face takes the other side, mirrored (``pipeline.face``)."""
     recent_files: list[str] = field(default_factory=list)
 
     @classmethod
@@ -156,6 +158,13 @@ class SettingsDialog(QDialog):
         self.detail.setChecked(settings.texture_from_photo)
         form.addRow("Detail", self.detail)
 
+        self.mirror = QCheckBox("Bring back a covered eye from the other side of the face")
+        self.mirror.setToolTip("When the hole covers one side of a face that faces the camera, that side is "
+                               "filled with the other side, mirrored. Paint the face label out of the hole "
+                               "in the parsing overlay to keep it from one face only.")
+        self.mirror.setChecked(settings.mirror_faces)
+        form.addRow("Faces", self.mirror)
+
         self.mask_colour = _ColourButton(settings.mask_colour)
         form.addRow("Mask colour", self.mask_colour)
         self.margin_colour = _ColourButton(settings.margin_colour)
@@ -180,6 +189,7 @@ class SettingsDialog(QDialog):
             brush_size=self.brush.value(),
             jpeg_quality=self.quality.value(),
             texture_from_photo=self.detail.isChecked(),
+            mirror_faces=self.mirror.isChecked(),
             mask_colour=self.mask_colour.colour.name(QColor.NameFormat.HexArgb),
             margin_colour=self.margin_colour.colour.name(QColor.NameFormat.HexRgb),
             recent_files=list(self._settings.recent_files),
