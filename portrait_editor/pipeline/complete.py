@@ -285,9 +285,9 @@ class Completer:
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
-        if view is not None and (hole & ~_margin_mask(hole.shape, request.margins)).any():
+        inner = hole & ~_margin_mask(hole.shape, request.margins) if view is not None else None
+        if inner is not None and inner.any():
             # no head appears from nowhere inside a hole in the photo (structure.py)
-            inner = hole & ~_margin_mask(hole.shape, request.margins)
             cleared = clear_heads_inside_holes(parsing_full, inner, self.bundle.label_set)
             if cleared is not parsing_full:
                 changed = cleared != parsing_full

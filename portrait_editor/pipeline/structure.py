@@ -102,10 +102,14 @@ def clear_heads_inside_holes(parsing: np.ndarray, hole: np.ndarray, labels: Labe
     head_ids = _ids(labels, _HEAD)
     if not head_ids:
         return parsing
+    rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+    if not len(rows):
+        return parsing
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    if not np.isin(parsing[box][hole[box]], head_ids).any():  # the usual case, without the whole map
+        return parsing
     head = np.isin(parsing, head_ids)
     inside = head & hole
-    if not inside.any():
-        return parsing
     count, component = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
     total = np.bincount(component[head], minlength=count)
     outside = np.bincount(component[head & ~hole], minlength=count)
