@@ -56,9 +56,9 @@ RING = 0.08
 """The ring around the hole whose reflection is checked, as a fraction of the face's width."""
 MAX_RING_DIFFERENCE = 45.0
 """The most the ring and its reflection may differ (mean absolute grey levels, lightly blurred).
-On the close-ups, holes and portraits of session 15 the copies that came out worse differed by
-50-66 (hair beside a face reflected onto skin, a second mouth beside the first), the good ones
-mostly by 8-45 (docs/MODELS.md)."""
+On the close-ups, occlusions and detail photos of session 15, the copies that differed by more
+(46-58: hair beside a face reflected onto skin, a second mouth beside the first) all came out
+worse or no better; those that helped differed by 8-44 (docs/MODELS.md)."""
 FEATHER = 0.06
 """The copy fades in over this fraction of the face's width where the hole goes on without it."""
 OUTLINE = 5
@@ -78,9 +78,6 @@ class Axis:
     y: float
     angle: float
     score: float
-
-    def scaled(self, factor: float, dx: float = 0.0, dy: float = 0.0) -> Axis:
-        return Axis(self.x * factor + dx, self.y * factor + dy, self.angle, self.score)
 
 
 def reflection_maps(shape: tuple[int, int], axis: Axis, y0: float = 0.0, x0: float = 0.0
@@ -119,7 +116,8 @@ def _score(band: np.ndarray, known: np.ndarray, axis: Axis, width: float, minimu
 def find_axis(grey: np.ndarray, known: np.ndarray, face_box: Box) -> Axis | None:
     """The best line of symmetry of the face in ``grey`` (float32, small), from its ``known``
     face pixels; ``face_box`` is the face's extent (hole included). None when too little of the
-    face is seen on both sides of any line."""
+    face is seen on both sides of any line, or when the best line lies at the search's edge
+    (no symmetry peak within it). The score is less that of the line moved sideways."""
     band = _band(grey)
     width = float(face_box.width)
     minimum = max(32, int(MIN_OVERLAP * np.count_nonzero(known)))
