@@ -276,7 +276,8 @@ class Completer:
         else:  # the user's map: people are whatever is not background
             box = person_box(parsing_full)
             person_height = None if box is None else float(box.height)
-        regions = self._regions(hole, person_height, _margin_mask(hole.shape, request.margins))
+        margin = _margin_mask(hole.shape, request.margins)
+        regions = self._regions(hole, person_height, margin)
         works = [self._to_work(image, hole, region) for region in regions]
         for work in works:
             if view is not None:
@@ -285,7 +286,7 @@ class Completer:
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
-        inner = hole & ~_margin_mask(hole.shape, request.margins) if view is not None else None
+        inner = hole & ~margin if view is not None else None
         if inner is not None and inner.any():
             # no head appears from nowhere inside a hole in the photo (structure.py)
             cleared = clear_heads_inside_holes(parsing_full, inner, self.bundle.label_set)

@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from ..labels import UNKNOWN, LabelSet
-from .regions import Box, Region
+from .regions import Box, Region, bounding_box
 
 METHODS = ("exemplar", "pieces", "patch", "cra")
 FULL_RESOLUTION = 1.0
@@ -226,7 +226,7 @@ def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell
         detail_crop(photo, fill, hole, cell, labels, None, method="grain", rng=rng)
     if on_face:  # a soft switch: P's labels are blocky at a 12 MP photo's resolution
         w = _smooth(faces.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
-        np.copyto(fill, np.rint(w * pieced + (1 - w) * fill).astype(np.uint8), where=hole[..., None])
+        _paste(fill, w * pieced + (1 - w) * fill, hole)
 
 
 def detail_crop(
@@ -247,7 +247,7 @@ def detail_crop(
     rng = rng or np.random.default_rng(0)
     if not hole.any() or hole.all():
         return
-    hole_box = _bounding_box(hole)
+    hole_box = bounding_box(hole)
     n_hole = int(np.count_nonzero(hole))
     cell = max(cell, int(np.ceil(np.sqrt(n_hole / MAX_TARGET_CELLS))))
     # Sources are the known cells nearest the hole: work on a box just large enough for them.
@@ -294,7 +294,7 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     it did not run (too few known pixels)."""
     if not hole.any():
         return None
-    box = _bounding_box(hole)
+    box = bounding_box(hole)
     shape = hole.shape
     pad = int(np.ceil(EXEMPLAR_CONTEXT * (box.height + box.width) / 2))
     roi = box.grow(pad, shape)
@@ -423,11 +423,6 @@ def _energy(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.mean(np.square(a[mask]), axis=0)
 
 
-def _bounding_box(mask: np.ndarray) -> Box:
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
-
-
 def _lowpass(pixels: np.ndarray, cell: int) -> np.ndarray:
     """What a grid of ``cell``-px cells holds, as a shift-invariant Gaussian blur (sigma
     ``LOWPASS_SIGMA * cell``). Averaging down to the grid and interpolating back up would do the
@@ -512,12 +507,12 @@ def _texture(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, hole_box: Bo
         used = np.zeros(gh * gw, bool)
         used[src_index[src_index >= 0]] = True
         used |= target.ravel()
-        area = _bounding_box(used.reshape(gh, gw)).grow(1, (gh, gw))
+        area = bounding_box(used.reshape(gh, gw)).grow(1, (gh, gw))
         residual, low = _residual(photo_p, area, cell)
         added = _synthesize(residual, area, src_index, weights, target, cell, hole_box, method)
     inside = hole[hole_box.slices()]
     # Only what the fill lacks: its own detail at this scale counts against what is added.
-    near = _bounding_box(target).grow(1, (gh, gw))
+    near = bounding_box(target).grow(1, (gh, gw))
     fill_residual, _ = _residual(fill_p, near, cell)
     oy, ox = hole_box.y0 - near.y0 * cell, hole_box.x0 - near.x0 * cell
     own = fill_residual[oy:oy + hole_box.height, ox:ox + hole_box.width]

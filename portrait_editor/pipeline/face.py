@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .regions import Box
+from .regions import Box, bounding_box
 
 WORK_SIDE = 128
 """The axis is searched on the face shrunk to this many px (its longer side)."""
@@ -185,14 +185,12 @@ def mirror_face(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, face: np.
         return None
     # the face the hole is over or beside: the face component with the most pixels at the hole,
     # searched within the face label's extent (a small part of a 12 MP canvas)
-    rows, cols = np.flatnonzero(face.any(1)), np.flatnonzero(face.any(0))
-    extent = Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+    extent = bounding_box(face)
     count, components, stats, _ = cv2.connectedComponentsWithStats(face[extent.slices()].view(np.uint8),
                                                                    connectivity=8)
     reach = extent.grow(2, hole.shape)  # the hole pixels that a 5 x 5 dilation brings into the extent
     grown = cv2.dilate(hole[reach.slices()].view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
-    oy, ox = extent.y0 - reach.y0, extent.x0 - reach.x0
-    near = grown[oy:oy + extent.height, ox:ox + extent.width] & face[extent.slices()]
+    near = grown[extent.within(reach)] & face[extent.slices()]
     hits = np.bincount(components[near], minlength=count)
     hits[0] = 0
     if not hits.any():
@@ -205,10 +203,8 @@ def mirror_face(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, face: np.
     grow = int(round(0.1 * max(w, h)))
     box = Box(y, x, y + h, x + w).grow(grow, hole.shape)
     mine = np.zeros((box.height, box.width), bool)  # the component, in the box (beyond the extent: no face)
-    y0, x0 = max(box.y0, extent.y0), max(box.x0, extent.x0)
-    y1, x1 = min(box.y1, extent.y1), min(box.x1, extent.x1)
-    mine[y0 - box.y0:y1 - box.y0, x0 - box.x0:x1 - box.x0] = (
-        components[y0 - extent.y0:y1 - extent.y0, x0 - extent.x0:x1 - extent.x0] == label)
+    both = Box(max(box.y0, extent.y0), max(box.x0, extent.x0), min(box.y1, extent.y1), min(box.x1, extent.x1))
+    mine[both.within(box)] = components[both.within(extent)] == label
     scale = min(1.0, WORK_SIDE / max(box.height, box.width))
     size = (max(8, round(box.width * scale)), max(8, round(box.height * scale)))
     grey = cv2.cvtColor(image[box.slices()], cv2.COLOR_RGB2GRAY).astype(np.float32)

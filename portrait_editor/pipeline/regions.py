@@ -141,6 +141,16 @@ class Box(NamedTuple):
     def intersects(self, other: Box) -> bool:
         return self.y0 < other.y1 and other.y0 < self.y1 and self.x0 < other.x1 and other.x0 < self.x1
 
+    def within(self, other: Box) -> tuple[slice, slice]:
+        """Slices of ``self`` in the coordinates of ``other`` (which must contain it)."""
+        return slice(self.y0 - other.y0, self.y1 - other.y0), slice(self.x0 - other.x0, self.x1 - other.x0)
+
+
+def bounding_box(mask: np.ndarray) -> Box:
+    """The smallest box holding every set pixel of ``mask`` (which must hold one)."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """Half-open runs of True in a 1-D bool array."""

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..labels import UNKNOWN, LabelSet
-from .regions import _runs
+from .regions import _runs, bounding_box
 
 BODY_HEADS = 7.5
 """Head top to sole, in heads (head top to chin)."""
@@ -70,56 +70,49 @@ def head_size(parsing: np.ndarray, labels: LabelSet) -> tuple[int, float] | None
     return top, float(face_rows[-1] + 1 - top)
 
 
+def _clear_heads(parsing: np.ndarray, hidden: np.ndarray, labels: LabelSet, shown_share: float) -> np.ndarray:
+    """``parsing`` with the head labels (hair, face, hat) in ``hidden`` made ``UNKNOWN`` where
+    less than ``shown_share`` of their connected head region (at least one pixel) lies outside
+    ``hidden``; ``parsing`` itself when nothing changes."""
+    head_ids = _ids(labels, _HEAD)
+    if not head_ids or not hidden.any():
+        return parsing
+    box = bounding_box(hidden)
+    if not np.isin(parsing[box.slices()][hidden[box.slices()]], head_ids).any():  # without the whole map
+        return parsing
+    head = np.isin(parsing, head_ids)
+    count, component = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
+    total = np.bincount(component[head], minlength=count)
+    outside = np.bincount(component[head & ~hidden], minlength=count)
+    shown = np.flatnonzero(outside >= np.maximum(shown_share * total, 1))
+    detached = head & hidden & ~np.isin(component, shown)
+    if not detached.any():
+        return parsing
+    out = parsing.copy()
+    out[detached] = UNKNOWN
+    return out
+
+
 def clear_detached_heads(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:
     """``parsing`` with the head labels (hair, face, hat) below ``photo_bottom`` made ``UNKNOWN``
     where they do not continue a head that the photo shows: a head cannot start below the
     border. P trained on full-length bands guesses a face in the blouse below a portrait's
     border (docs/MODELS.md, session 8); ``extend_below`` then gives those pixels its own labels."""
     h, _ = parsing.shape
-    head_ids = _ids(labels, _HEAD)
-    if photo_bottom >= h or photo_bottom < 1 or not head_ids:
+    if photo_bottom >= h or photo_bottom < 1:
         return parsing
-    head = np.isin(parsing, head_ids)
-    if not head[photo_bottom:].any():
-        return parsing
-    _, component = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
-    in_photo = np.unique(component[:photo_bottom][head[:photo_bottom]])
-    detached = head & ~np.isin(component, in_photo)
-    detached[:photo_bottom] = False
-    if not detached.any():
-        return parsing
-    out = parsing.copy()
-    out[detached] = UNKNOWN
-    return out
+    below = np.zeros(parsing.shape, bool)
+    below[photo_bottom:] = True
+    return _clear_heads(parsing, below, labels, 0.0)
 
 
 def clear_heads_inside_holes(parsing: np.ndarray, hole: np.ndarray, labels: LabelSet) -> np.ndarray:
     """``parsing`` with the head labels (hair, face, hat) inside ``hole`` made ``UNKNOWN`` where
     less than ``SHOWN_HEAD`` of their connected head region lies outside the hole: no head the
-    photo shows goes on there. P guesses heads into holes over backdrops (the sample portrait's model shuttle came
-    back as a pink face with hair, docs/MODELS.md); G then decides from the surroundings. A
-    head that continues from outside the hole keeps its labels."""
-    head_ids = _ids(labels, _HEAD)
-    if not head_ids:
-        return parsing
-    rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
-    if not len(rows):
-        return parsing
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    if not np.isin(parsing[box][hole[box]], head_ids).any():  # the usual case, without the whole map
-        return parsing
-    head = np.isin(parsing, head_ids)
-    inside = head & hole
-    count, component = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
-    total = np.bincount(component[head], minlength=count)
-    outside = np.bincount(component[head & ~hole], minlength=count)
-    shown = np.flatnonzero(outside >= SHOWN_HEAD * total)
-    detached = inside & ~np.isin(component, shown)
-    if not detached.any():
-        return parsing
-    out = parsing.copy()
-    out[detached] = UNKNOWN
-    return out
+    photo shows goes on there. P guesses heads into holes over backdrops (the sample portrait's
+    model shuttle came back as a pink face with hair, docs/MODELS.md); G then decides from the
+    surroundings. A head that continues from outside the hole keeps its labels."""
+    return _clear_heads(parsing, hole, labels, SHOWN_HEAD)
 
 
 def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:
