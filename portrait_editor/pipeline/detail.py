@@ -82,6 +82,12 @@ task, and 1.6 times the time)."""
 EXEMPLAR_SIGMA = 4.0
 """On the person, the network's colours and shapes below this Gaussian sigma (px at the photo's
 resolution, at least one cell) and the exemplar's texture above it."""
+TEXTURE_STRENGTH = 4.0
+"""On the person, PatchMatch's copied detail may be locally at most this many times as strong
+(in energy) as the median of the photo's own detail of that texture class (0: no limit); see
+:func:`_strength_limit`."""
+MIN_STRENGTH_SAMPLES = 200
+"""A texture class needs this many known pixels (on the shrunk copy) to set its own limit."""
 CUTOFF = 1.0
 """The residual is what a grid of ``CUTOFF / region.scale`` px cells cannot hold."""
 LOWPASS_SIGMA = 0.6
@@ -340,8 +346,14 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
 
     net = fill[work.slices()].astype(np.float32)
     texture = full(synth)
+    sigma = max(EXEMPLAR_SIGMA, float(cell))
     # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
-    person = texture + _smooth(net - texture, max(EXEMPLAR_SIGMA, float(cell)))
+    person = texture + _smooth(net - texture, sigma)
+    if TEXTURE_STRENGTH > 0:  # ... no stronger than the photo's own
+        gain = _strength_limit(texture, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
+                               None if groups is None else groups[sl][wsl], sigma)
+        if gain is not None:
+            person -= (1 - gain) * (texture - _smooth(texture, sigma))
     if on_background is not None:
         work_background = on_background[wsl]
         if work_background.any():
@@ -349,6 +361,49 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
             person += w * ((texture if backdrop is synth else full(backdrop)) - person)
     _paste(fill[work.slices()], person, sub_hole[wsl])
     return scale
+
+
+def _strength_limit(texture: np.ndarray, photo: np.ndarray, known: np.ndarray, groups: np.ndarray | None,
+                    sigma: float) -> np.ndarray | None:
+    """Per pixel, the factor (<= 1) that keeps the local energy of the detail copied into
+    ``texture`` (above a Gaussian of ``sigma``) within
+    ``TEXTURE_STRENGTH`` times the median local energy of the photo's own detail at that scale
+    over the ``known`` pixels of the same texture class (of all known pixels for a class with
+    too few, or unknown). PatchMatch copies whatever matches the network's colours: lettering,
+    a badge, a buckle's outline, into fabric that has none; the limit lets texture through and
+    turns such copies down to the fabric's own strength. Energies are measured on a copy shrunk
+    by ``sigma / 4`` (both alike: a fair comparison, and a 12 MP band's limit in tens of ms).
+    None when nothing is turned down."""
+    h, w = known.shape
+    k = max(1, int(sigma // 4))
+    size = (max(1, w // k), max(1, h // k))
+
+    def shrink(a: np.ndarray) -> np.ndarray:
+        return a if k == 1 else cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+    def local(hf: np.ndarray) -> np.ndarray:
+        return _smooth(np.square(hf).sum(axis=2), 2 * sigma / k)
+
+    small_photo, small_texture = shrink(photo), shrink(texture)
+    own = local(small_photo - _smooth(small_photo, sigma / k))
+    copied = local(small_texture - _smooth(small_texture, sigma / k))
+    small_known = shrink(known.astype(np.float32)) > 0.99 if k > 1 else known
+    if not small_known.any():
+        return None
+    reference = np.full(own.shape, float(np.median(own[small_known])), np.float32)
+    if groups is not None:
+        small_groups = groups[k // 2::k, k // 2::k][: own.shape[0], : own.shape[1]] if k > 1 else groups
+        for group in np.unique(small_groups[~small_known]):
+            mine = small_groups == group
+            samples = own[mine & small_known]
+            if group >= 0 and samples.size >= MIN_STRENGTH_SAMPLES:
+                reference[mine] = float(np.median(samples))
+    gain = np.sqrt(np.minimum(1.0, TEXTURE_STRENGTH * reference / np.maximum(copied, 1e-6))).astype(np.float32)
+    if (gain[~small_known] >= 1.0).all():
+        return None
+    if k > 1:
+        gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+    return gain[..., None]
 
 
 def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:

@@ -439,3 +439,52 @@ def from_work(
     shrinking = region.work_size[0] * region.work_size[1] > region.crop_size[0] * region.crop_size[1]
     flag = interpolation if interpolation is not None else _interpolation(shrinking, nearest)
     return _resize(work_pixels, region.crop_size, flag)
+
+
+def shrink_image(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``pixels`` shrunk to ``size`` (h, w) by area averaging, halved first while that still
+    leaves at least ``size``: OpenCV's exact 2x average is many times faster than its general
+    one (12 MP to 512 px: 9 ms against 25 ms), and two box averages are as free of aliasing."""
+    h, w = size
+    while pixels.shape[0] >= 2 * h and pixels.shape[1] >= 2 * w:
+        pixels = cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if pixels.shape[:2] == (h, w):
+        return pixels
+    return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``mask`` (bool) at ``size`` (h, w), a pixel set when any pixel it covers is set: a hole
+    never leaks into the context of a shrunk copy. The same as ``cv2.resize(mask.astype(float32),
+    INTER_AREA) > 0`` when shrinking, but it reads only the mask's bounding box (a 12 MP canvas
+    took 22 ms that way, a 256 px hole in it takes well under 1 ms this way)."""
+    h, w = size
+    rows, cols = mask.shape
+    if h > rows or w > cols:  # enlarging: any covered pixel is the bilinear weight's business
+        return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+    out = np.zeros((h, w), bool)
+    if not mask.any():
+        return out
+    box = bounding_box(mask)
+
+    def spans(lo: int, hi: int, n: int, total: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """The shrunk pixels covering source pixels [lo, hi), and the source span of each."""
+        step = total / n
+        first, last = int(lo // step), min(n, int(math.ceil(hi / step)))
+        k = np.arange(first, last + 1, dtype=np.float64)
+        # OpenCV's INTER_AREA drops overlaps under 0.001 px
+        starts = np.floor(k * step + 1e-3).astype(np.int64)
+        ends = np.minimum(total, np.ceil((k + 1) * step - 1e-3)).astype(np.int64)
+        return first, starts[: last - first], ends[: last - first]
+
+    y_first, y_starts, y_ends = spans(box.y0, box.y1, h, rows)
+    x_first, x_starts, x_ends = spans(box.x0, box.x1, w, cols)
+    y0, y1 = int(y_starts[0]), int(y_ends[-1])
+    x0, x1 = int(x_starts[0]), int(x_ends[-1])
+    counts = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.int32)  # summed-area table of the covered box
+    counts[1:, 1:] = mask[y0:y1, x0:x1].cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
+    ya, yb = (y_starts - y0)[:, None], (y_ends - y0)[:, None]
+    xa, xb = (x_starts - x0)[None, :], (x_ends - x0)[None, :]
+    inside = counts[yb, xb] - counts[ya, xb] - counts[yb, xa] + counts[ya, xa]
+    out[y_first:y_first + len(y_starts), x_first:x_first + len(x_starts)] = inside > 0
+    return out

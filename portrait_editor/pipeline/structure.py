@@ -45,6 +45,15 @@ SHOWN_HEAD = 0.25
 """``clear_heads_inside_holes``: the least share of a head region the photo must show around a
 hole for its labels inside the hole to stay (P labels the tip of the sample's model shuttle,
 above the hole over it, as hair)."""
+HEAD_CROWN = 0.15
+"""``clear_stray_faces``: a face region is a head when hair or a hat covers at least this share
+of its area above its upper part (from half its height above its top to a quarter below it)."""
+STRAY_FACE_GAP = 0.5
+"""``clear_stray_faces``: a face region this many face heights or more below a head's chin..."""
+STRAY_FACE_SPAN = 1.0
+"""...and within this many of its face widths to either side is no face (no person has one there)."""
+STRAY_WORK_SIDE = 1024
+"""``clear_stray_faces`` finds regions on a copy of the map at most this many px a side."""
 _EDGE_ROWS = 0.02
 """The bottom rows of the photo (as a fraction of its height) that say what reaches its edge."""
 
@@ -113,6 +122,77 @@ def clear_heads_inside_holes(parsing: np.ndarray, hole: np.ndarray, labels: Labe
     model shuttle came back as a pink face with hair, docs/MODELS.md); G then decides from the
     surroundings. A head that continues from outside the hole keeps its labels."""
     return _clear_heads(parsing, hole, labels, SHOWN_HEAD)
+
+
+def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
+    """``parsing`` with face regions that cannot be a face relabelled as what surrounds them:
+    regions that are no head themselves (``HEAD_CROWN``) and lie below a head's chin, by more than
+    ``STRAY_FACE_GAP`` of its face height, within the columns a body under that head spans
+    (``STRAY_FACE_SPAN`` face widths either side). P labels the
+    sample astronaut's orange suit, glove and helmet as face below her real face; F, the mirror
+    and the detail stage then treat a suit as skin, and the body prior measures her head from
+    the helmet. Without a head to judge by, nothing changes; ``parsing`` itself is returned
+    when nothing changes."""
+    if not labels.has("face"):
+        return parsing
+    face_id = labels.id("face")
+    face = parsing == face_id
+    if not face.any():
+        return parsing
+    # components on a copy of at most STRAY_WORK_SIDE px: a 12 MP map's labels are blocks anyway
+    h, w = parsing.shape
+    factor = max(1, int(np.ceil(max(h, w) / STRAY_WORK_SIDE)))
+    small = parsing[::factor, ::factor]
+    small_face = small == face_id
+    count, component, stats, _ = cv2.connectedComponentsWithStats(small_face.astype(np.uint8), connectivity=8)
+    if count <= 2:  # one face region: nothing to compare it with
+        return parsing
+    crown = np.isin(small, _ids(labels, ("hair", "hat")))
+    heads = []
+    for i in range(1, count):  # a head: hair or a hat on top, over the face's upper part
+        x, y, fw, fh, area = (int(v) for v in stats[i])
+        top = crown[max(0, y - fh // 2):y + fh // 4, max(0, x - fw // 10):x + fw + fw // 10]
+        if np.count_nonzero(top) >= HEAD_CROWN * area:
+            heads.append(i)
+    if not heads:
+        return parsing
+    stray = []
+    for i in range(1, count):
+        if i in heads:
+            continue
+        x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
+        x1 = x + stats[i, cv2.CC_STAT_WIDTH]
+        for j in heads:
+            hx, hy, hw, hh = (stats[j, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                     cv2.CC_STAT_HEIGHT))
+            below = y >= hy + hh + STRAY_FACE_GAP * hh
+            under = x < hx + hw + STRAY_FACE_SPAN * hw and x1 > hx - STRAY_FACE_SPAN * hw
+            if below and under:
+                stray.append(i)
+                break
+    if not stray:
+        return parsing
+    out = parsing.copy()
+    ignore = (face_id, UNKNOWN)
+    for i in stray:
+        mine = component == i
+        ring = cv2.dilate(mine.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~mine
+        around = small[ring]
+        around = around[~np.isin(around, ignore)]
+        new = int(np.bincount(around).argmax()) if around.size else (
+            labels.id("background") if labels.has("background") else UNKNOWN)
+        if factor == 1:
+            out[mine] = new
+            continue
+        # at full resolution: the face regions that the shrunk copy's region samples
+        b = bounding_box(mine)
+        y0, x0 = max(0, (b.y0 - 1) * factor), max(0, (b.x0 - 1) * factor)
+        y1, x1 = min(h, (b.y1 + 1) * factor), min(w, (b.x1 + 1) * factor)
+        _, parts = cv2.connectedComponents(face[y0:y1, x0:x1].astype(np.uint8), connectivity=8)
+        ys, xs = np.nonzero(mine)
+        hits = np.unique(parts[ys * factor - y0, xs * factor - x0])
+        out[y0:y1, x0:x1][np.isin(parts, hits[hits > 0])] = new
+    return out
 
 
 def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:

@@ -8,7 +8,13 @@ import pytest
 
 from portrait_editor.labels import LIP_NECK, UNKNOWN
 from portrait_editor.pipeline import Cancelled, Completer, CompletionRequest, Margins
-from portrait_editor.pipeline.detail import add_detail, detail_crop, exemplar_available
+from portrait_editor.pipeline.detail import (
+    TEXTURE_STRENGTH,
+    _strength_limit,
+    add_detail,
+    detail_crop,
+    exemplar_available,
+)
 from portrait_editor.pipeline.regions import find_regions
 
 
@@ -386,3 +392,31 @@ def test_exemplar_falls_back_to_the_pieces_without_pypatchmatch(monkeypatch):
     monkeypatch.setattr(detail, "exemplar_available", lambda: False)
     _, fallback = _run(photo, hole, method="exemplar")
     np.testing.assert_array_equal(fallback, pieces)
+
+
+def test_copied_detail_is_turned_down_to_the_strength_of_the_fabrics_own():
+    """PatchMatch may copy a badge's lettering into plain fabric: detail as strong as the
+    fabric's own passes, detail far stronger is scaled to the limit, and a class with its own
+    stronger texture (a patterned scarf) sets its own, higher limit."""
+    h, w = 160, 200
+    rng = np.random.default_rng(5)
+    photo = np.clip(128 + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.float32)
+    groups = np.zeros((h, w), np.int16)
+    groups[:, 150:] = 7  # the scarf: its own, strong texture
+    photo[:, 150:] = np.clip(128 + rng.normal(0, 30, (h, 50, 3)), 0, 255)
+    known = np.ones((h, w), bool)
+    known[50:110, 40:190] = False
+    detail = rng.normal(0, 3, (h, w, 3)).astype(np.float32)  # fabric-like
+    detail[60:100, 50:90] = rng.normal(0, 40, (40, 40, 3))  # lettering
+    detail[60:100, 160:190] = rng.normal(0, 25, (40, 30, 3))  # the scarf's pattern
+    factor = _strength_limit(detail + 128, photo, known, groups, 4.0)[..., 0]  # PatchMatch's copy
+    assert factor.max() <= 1.0
+    assert np.median(factor[60:100, 100:140]) > 0.95  # the fabric's own strength passes
+    weak = np.median(factor[70:90, 60:80])
+    assert weak < 0.5  # the lettering is turned down ...
+    limited = np.square(detail[70:90, 60:80] * weak).sum(2).mean()
+    own = np.square(photo[:, :140] - cv2.GaussianBlur(photo[:, :140], (0, 0), 4.0)).sum(2)
+    assert limited < 2 * TEXTURE_STRENGTH * np.median(own)  # ... to about the limit
+    assert np.median(factor[60:100, 160:190]) > 0.95  # the scarf's own limit lets its texture through
+    fabric = photo[:, :140]
+    assert _strength_limit(fabric, fabric, known[:, :140], None, 4.0) is None  # its own texture: no limit

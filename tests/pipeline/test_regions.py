@@ -17,6 +17,7 @@ from portrait_editor.pipeline.regions import (
     from_work,
     hole_boxes,
     person_working_scale,
+    shrink_mask,
     to_work,
 )
 
@@ -286,3 +287,32 @@ def test_to_work_and_back():
 
     with pytest.raises(ValueError):
         to_work(crop[:-1], region)
+
+
+# ---------------------------------------------------------------------------------- shrink_mask
+
+
+def test_shrink_mask_matches_area_resampling():
+    """Every shrunk pixel is set exactly when OpenCV's area average of the mask is above 0."""
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        rows, cols = (int(v) for v in rng.integers(5, 300, 2))
+        h, w = int(rng.integers(1, rows + 1)), int(rng.integers(1, cols + 1))
+        mask = np.zeros((rows, cols), bool)
+        for _ in range(int(rng.integers(0, 4))):
+            y, x = int(rng.integers(0, rows)), int(rng.integers(0, cols))
+            mask[y:y + int(rng.integers(1, 30)), x:x + int(rng.integers(1, 30))] = True
+        mask |= rng.random((rows, cols)) < 0.0005
+        expected = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+        assert np.array_equal(shrink_mask(mask, (h, w)), expected), (rows, cols, h, w)
+
+
+def test_shrink_mask_never_drops_a_pixel_and_enlarges_like_opencv():
+    mask = np.zeros((3000, 4000), bool)
+    mask[1372, 2127] = True  # one pixel of a 12 MP canvas
+    small = shrink_mask(mask, (384, 512))
+    assert small.sum() >= 1 and small[int(1372 * 384 / 3000), int(2127 * 512 / 4000)]
+    tiny = np.zeros((10, 10), bool)
+    tiny[4:6, 4:6] = True
+    expected = cv2.resize(tiny.astype(np.float32), (25, 25), interpolation=cv2.INTER_AREA) > 0
+    assert np.array_equal(shrink_mask(tiny, (25, 25)), expected)

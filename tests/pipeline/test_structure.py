@@ -12,6 +12,7 @@ from portrait_editor.pipeline.structure import (
     REACH_HEADS,
     SHOE_HEADS,
     clear_detached_heads,
+    clear_stray_faces,
     extend_below,
 )
 
@@ -161,3 +162,47 @@ def test_a_head_guessed_inside_a_hole_is_left_to_g_one_the_photo_shows_is_kept()
     assert (out[48:50, 85:95] == hair).all()  # outside the hole nothing changes
     np.testing.assert_array_equal(out[:45, :50], parsing[:45, :50])  # the real head keeps its labels
     assert clear_heads_inside_holes(parsing, np.zeros_like(hole), LIP_NECK) is parsing
+
+
+def _figure(w=120):
+    """A head (hair on top of a face) over a coat, on background."""
+    p = np.zeros((200, w), np.uint8)
+    p[10:18, 40:64] = L("hair")
+    p[18:40, 42:62] = L("face")
+    p[40:190, 25:80] = L("coat")
+    return p
+
+
+def test_a_face_under_a_chin_becomes_what_surrounds_it():
+    """P's face on the sample astronaut's suit and helmet, below her real face: no person has a
+    face there, so the blob takes the coat's label around it; the real face stays."""
+    p = _figure()
+    p[120:160, 35:70] = L("face")  # the suit, labelled face
+    p[150:152, 36:40] = L("hair")  # a stray speck of hair at its edge is no crown
+    out = clear_stray_faces(p, LIP_NECK)
+    assert (out[120:160, 35:70] != L("face")).all()
+    assert (out[122:158, 41:69] == L("coat")).all()
+    np.testing.assert_array_equal(out[:100], p[:100])
+    # the same at 12 MP scale, where the regions are found on a shrunk copy
+    big = np.repeat(np.repeat(p, 13, axis=0), 13, axis=1)
+    np.testing.assert_array_equal(clear_stray_faces(big, LIP_NECK) == L("face"),
+                                  np.repeat(np.repeat(out == L("face"), 13, axis=0), 13, axis=1))
+
+
+def test_faces_of_other_people_and_maps_without_a_head_are_kept():
+    # two people side by side; a child in front, below the first face, with hair on top
+    p = _figure(w=240)
+    p[10:18, 160:184] = L("hair")
+    p[18:40, 162:182] = L("face")
+    p[100:108, 40:60] = L("hair")
+    p[108:128, 42:58] = L("face")
+    assert clear_stray_faces(p, LIP_NECK) is p
+    # a face blob with no head above it anywhere: nothing to judge by
+    q = np.zeros((200, 120), np.uint8)
+    q[18:40, 42:62] = L("face")
+    q[120:160, 35:70] = L("face")
+    assert clear_stray_faces(q, LIP_NECK) is q
+    # beside the head, not under its chin, or just under the chin (a face cut by a hole)
+    r = _figure()
+    r[42:60, 44:60] = L("face")
+    assert clear_stray_faces(r, LIP_NECK) is r
