@@ -37,7 +37,6 @@ from .regions import (
     expand_canvas,
     find_regions,
     from_work,
-    shrink_image,
     shrink_mask,
     to_work,
 )
@@ -491,7 +490,7 @@ class Completer:
         vw = max(16, int(round(box.width * scale / 8)) * 8)
         crop = image[box.slices()]
         shrink = vh * vw < box.height * box.width
-        pixels = shrink_image(crop, (vh, vw)) if shrink else cv2.resize(crop, (vw, vh), interpolation=cv2.INTER_CUBIC)
+        pixels = cv2.resize(crop, (vw, vh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
         # A view pixel is hole when any of the pixels it covers is: never lets hole leak as context.
         holes = shrink_mask(hole[box.slices()], (vh, vw))
         x, m = self._to_tensors(pixels, holes)

@@ -86,6 +86,12 @@ TEXTURE_STRENGTH = 4.0
 """On the person, PatchMatch's copied detail may be locally at most this many times as strong
 (in energy) as the median of the photo's own detail of that texture class (0: no limit); see
 :func:`_strength_limit`."""
+AGREE_NEAR = 24.0
+AGREE_FAR = 96.0
+"""On the person, PatchMatch's detail fades out where its copy's colours (below ``EXEMPLAR_SIGMA``)
+are more than ``AGREE_NEAR`` (RGB distance, 0-255) from the network's, and is gone at
+``AGREE_FAR`` (0: no fading): there it copied another object, a badge on a suit the network
+continues plain."""
 MIN_STRENGTH_SAMPLES = 200
 """A texture class needs this many known pixels (on the shrunk copy) to set its own limit."""
 CUTOFF = 1.0
@@ -350,7 +356,7 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
     person = texture + _smooth(net - texture, sigma)
     if TEXTURE_STRENGTH > 0:  # ... no stronger than the photo's own
-        gain = _strength_limit(texture, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
+        gain = _strength_limit(texture, net, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
                                None if groups is None else groups[sl][wsl], sigma)
         if gain is not None:
             person -= (1 - gain) * (texture - _smooth(texture, sigma))
@@ -363,13 +369,12 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     return scale
 
 
-def _strength_limit(texture: np.ndarray, photo: np.ndarray, known: np.ndarray, groups: np.ndarray | None,
-                    sigma: float) -> np.ndarray | None:
+def _strength_limit(texture: np.ndarray, net: np.ndarray, photo: np.ndarray, known: np.ndarray,
+                    groups: np.ndarray | None, sigma: float) -> np.ndarray | None:
     """Per pixel, the factor (<= 1) that keeps the local energy of the detail copied into
-    ``texture`` (above a Gaussian of ``sigma``) within
-    ``TEXTURE_STRENGTH`` times the median local energy of the photo's own detail at that scale
-    over the ``known`` pixels of the same texture class (of all known pixels for a class with
-    too few, or unknown). PatchMatch copies whatever matches the network's colours: lettering,
+    ``texture`` (above a Gaussian of ``sigma``) within ``TEXTURE_STRENGTH`` times the median local
+    energy of the photo's own detail at that scale over the ``known`` pixels of the same texture
+    class (of all known pixels for a class with too few, or unknown). PatchMatch copies whatever matches the network's colours: lettering,
     a badge, a buckle's outline, into fabric that has none; the limit lets texture through and
     turns such copies down to the fabric's own strength. Energies are measured on a copy shrunk
     by ``sigma / 4`` (both alike: a fair comparison, and a 12 MP band's limit in tens of ms).
@@ -386,7 +391,8 @@ def _strength_limit(texture: np.ndarray, photo: np.ndarray, known: np.ndarray, g
 
     small_photo, small_texture = shrink(photo), shrink(texture)
     own = local(small_photo - _smooth(small_photo, sigma / k))
-    copied = local(small_texture - _smooth(small_texture, sigma / k))
+    texture_low = _smooth(small_texture, sigma / k)
+    copied = local(small_texture - texture_low)
     small_known = shrink(known.astype(np.float32)) > 0.99 if k > 1 else known
     if not small_known.any():
         return None
@@ -399,6 +405,9 @@ def _strength_limit(texture: np.ndarray, photo: np.ndarray, known: np.ndarray, g
             if group >= 0 and samples.size >= MIN_STRENGTH_SAMPLES:
                 reference[mine] = float(np.median(samples))
     gain = np.sqrt(np.minimum(1.0, TEXTURE_STRENGTH * reference / np.maximum(copied, 1e-6))).astype(np.float32)
+    if AGREE_FAR > 0:  # detail only where PatchMatch copied something of the network's colours
+        distance = np.sqrt(np.square(texture_low - _smooth(shrink(net), sigma / k)).sum(axis=2))
+        gain *= np.clip((AGREE_FAR - distance) / (AGREE_FAR - AGREE_NEAR), 0.0, 1.0)
     if (gain[~small_known] >= 1.0).all():
         return None
     if k > 1:

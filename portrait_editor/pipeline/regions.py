@@ -441,18 +441,6 @@ def from_work(
     return _resize(work_pixels, region.crop_size, flag)
 
 
-def shrink_image(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``pixels`` shrunk to ``size`` (h, w) by area averaging, halved first while that still
-    leaves at least ``size``: OpenCV's exact 2x average is many times faster than its general
-    one (12 MP to 512 px: 9 ms against 25 ms), and two box averages are as free of aliasing."""
-    h, w = size
-    while pixels.shape[0] >= 2 * h and pixels.shape[1] >= 2 * w:
-        pixels = cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    if pixels.shape[:2] == (h, w):
-        return pixels
-    return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
-
-
 def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``mask`` (bool) at ``size`` (h, w), a pixel set when any pixel it covers is set: a hole
     never leaks into the context of a shrunk copy. The same as ``cv2.resize(mask.astype(float32),

@@ -125,14 +125,15 @@ def clear_heads_inside_holes(parsing: np.ndarray, hole: np.ndarray, labels: Labe
 
 
 def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
-    """``parsing`` with face regions that cannot be a face relabelled as what surrounds them:
-    regions that are no head themselves (``HEAD_CROWN``) and lie below a head's chin, by more than
-    ``STRAY_FACE_GAP`` of its face height, within the columns a body under that head spans
-    (``STRAY_FACE_SPAN`` face widths either side). P labels the
-    sample astronaut's orange suit, glove and helmet as face below her real face; F, the mirror
-    and the detail stage then treat a suit as skin, and the body prior measures her head from
-    the helmet. Without a head to judge by, nothing changes; ``parsing`` itself is returned
-    when nothing changes."""
+    """``parsing`` with face regions that cannot be a face made ``UNKNOWN``: regions that are no
+    head themselves (``HEAD_CROWN``) and lie below a head's chin, by more than ``STRAY_FACE_GAP``
+    of its face height, within the columns a body under that head spans (``STRAY_FACE_SPAN`` face
+    widths either side). P labels the sample astronaut's orange suit, glove and helmet as face
+    below her real face; F, the mirror and the detail stage then treat a suit as skin, and the
+    body prior measures her head from the helmet. Unknown, not the label around them: around the
+    helmet that is background, and the detail stage fills background from what P calls
+    background, the suit's mission patch included. Without a head to judge by, nothing changes;
+    ``parsing`` itself is returned when nothing changes."""
     if not labels.has("face"):
         return parsing
     face_id = labels.id("face")
@@ -156,33 +157,23 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
             heads.append(i)
     if not heads:
         return parsing
-    stray = []
-    for i in range(1, count):
-        if i in heads:
-            continue
-        x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
-        x1 = x + stats[i, cv2.CC_STAT_WIDTH]
+    def under_a_chin(i: int) -> bool:
+        x, y, fw = (int(v) for v in stats[i, :3])
         for j in heads:
-            hx, hy, hw, hh = (stats[j, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
-                                                     cv2.CC_STAT_HEIGHT))
-            below = y >= hy + hh + STRAY_FACE_GAP * hh
-            under = x < hx + hw + STRAY_FACE_SPAN * hw and x1 > hx - STRAY_FACE_SPAN * hw
-            if below and under:
-                stray.append(i)
-                break
+            hx, hy, hw, hh = (int(v) for v in stats[j, :4])
+            if y >= hy + hh + STRAY_FACE_GAP * hh and x < hx + hw + STRAY_FACE_SPAN * hw \
+                    and x + fw > hx - STRAY_FACE_SPAN * hw:
+                return True
+        return False
+
+    stray = [i for i in range(1, count) if i not in heads and under_a_chin(i)]
     if not stray:
         return parsing
     out = parsing.copy()
-    ignore = (face_id, UNKNOWN)
     for i in stray:
         mine = component == i
-        ring = cv2.dilate(mine.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~mine
-        around = small[ring]
-        around = around[~np.isin(around, ignore)]
-        new = int(np.bincount(around).argmax()) if around.size else (
-            labels.id("background") if labels.has("background") else UNKNOWN)
         if factor == 1:
-            out[mine] = new
+            out[mine] = UNKNOWN
             continue
         # at full resolution: the face regions that the shrunk copy's region samples
         b = bounding_box(mine)
@@ -191,7 +182,7 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
         _, parts = cv2.connectedComponents(face[y0:y1, x0:x1].astype(np.uint8), connectivity=8)
         ys, xs = np.nonzero(mine)
         hits = np.unique(parts[ys * factor - y0, xs * factor - x0])
-        out[y0:y1, x0:x1][np.isin(parts, hits[hits > 0])] = new
+        out[y0:y1, x0:x1][np.isin(parts, hits[hits > 0])] = UNKNOWN
     return out
 
 

@@ -342,13 +342,16 @@ def test_exemplar_continues_the_photos_structure_at_full_resolution():
 
 @needs_patchmatch
 def test_exemplar_background_from_the_photo_the_person_keeps_the_networks_colours():
-    """The left half is labelled background, the right half a shirt; the network painted the whole
-    hole blue (at a quarter of the photo's resolution). The background side takes the photo's own grey and grain, the shirt side keeps the
-    network's blue with the shirt's grain on it."""
+    """The left half is labelled background, the right half a blue shirt; the network painted the
+    whole hole a brighter blue (at a quarter of the photo's resolution). The background side takes
+    the photo's own grey and grain, the shirt side keeps the network's blue with the shirt's
+    grain on it."""
     h, w = 200, 240
     rng = np.random.default_rng(3)
     grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 30
-    photo = np.clip(np.full((h, w, 3), 128, np.float32) + grain, 0, 255).astype(np.uint8)
+    photo = np.full((h, w, 3), 128, np.float32)
+    photo[:, w // 2:] = (60, 70, 170)
+    photo = np.clip(photo + grain, 0, 255).astype(np.uint8)
     parsing = np.zeros((h, w), np.uint8)
     parsing[:, w // 2:] = LIP_NECK.id("upper-clothes")
     hole = np.zeros((h, w), bool)
@@ -409,7 +412,7 @@ def test_copied_detail_is_turned_down_to_the_strength_of_the_fabrics_own():
     detail = rng.normal(0, 3, (h, w, 3)).astype(np.float32)  # fabric-like
     detail[60:100, 50:90] = rng.normal(0, 40, (40, 40, 3))  # lettering
     detail[60:100, 160:190] = rng.normal(0, 25, (40, 30, 3))  # the scarf's pattern
-    factor = _strength_limit(detail + 128, photo, known, groups, 4.0)[..., 0]  # PatchMatch's copy
+    factor = _strength_limit(detail + 128, np.full_like(photo, 128), photo, known, groups, 4.0)[..., 0]  # PatchMatch's copy
     assert factor.max() <= 1.0
     assert np.median(factor[60:100, 100:140]) > 0.95  # the fabric's own strength passes
     weak = np.median(factor[70:90, 60:80])
@@ -419,4 +422,43 @@ def test_copied_detail_is_turned_down_to_the_strength_of_the_fabrics_own():
     assert limited < 2 * TEXTURE_STRENGTH * np.median(own)  # ... to about the limit
     assert np.median(factor[60:100, 160:190]) > 0.95  # the scarf's own limit lets its texture through
     fabric = photo[:, :140]
-    assert _strength_limit(fabric, fabric, known[:, :140], None, 4.0) is None  # its own texture: no limit
+    assert _strength_limit(fabric, np.full_like(fabric, 128), fabric, known[:, :140], None, 4.0) is None  # its own texture: no limit
+
+
+@needs_patchmatch
+def test_a_badge_above_the_hole_leaves_no_lettering_on_the_fill():
+    """A plain red suit with a purple badge right above the hole; the network continues the suit
+    red into the hole. Without the limits PatchMatch's copy of the badge puts its white strokes
+    on the red fill (99th percentile 200 away from the red)."""
+    h, w = 220, 260
+    rng = np.random.default_rng(9)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 6
+    photo = np.full((h, w, 3), (170, 60, 40), np.float32)
+    photo[40:100, 70:190] = (90, 60, 150)  # the badge above the hole, with "lettering"
+    photo[44:100:6, 75:185] = 250
+    photo = np.clip(photo + grain, 0, 255).astype(np.uint8)
+    parsing = np.full((h, w), LIP_NECK.id("coat"), np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[100:200, 60:200] = True
+    fill = np.where(hole[..., None], np.array([170, 60, 40], np.uint8), photo)
+    regions = find_regions(hole, target_scale=1 / 4)
+    out = add_detail(photo, fill, hole, regions, parsing, LIP_NECK, method="exemplar", grain=False)
+    far = np.sqrt(np.square(out.astype(np.float32) - (170, 60, 40)).sum(axis=2))
+    assert np.percentile(far[hole], 99) < 60  # no white stroke of lettering on the suit
+
+
+def test_copied_detail_fades_where_its_colours_are_another_objects():
+    """Detail copied from something of the network's colours passes; detail from a copy whose
+    colours are far from the network's (another object) is dropped."""
+    h, w = 80, 80
+    rng = np.random.default_rng(2)
+    photo = np.clip(128 + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.float32)
+    known = np.ones((h, w), bool)
+    known[20:60, 20:60] = False
+    net = np.full((h, w, 3), 128, np.float32)
+    same = _strength_limit(photo, net, photo, known, None, 4.0)
+    assert same is None or same[30:50, 30:50].min() > 0.9
+    other = photo.copy()
+    other[20:60, 20:60] += np.array([-60, -60, 90], np.float32)  # a purple copy on a grey fill
+    faded = _strength_limit(other, net, photo, known, None, 4.0)
+    assert faded is not None and faded[30:50, 30:50].max() < 0.05
