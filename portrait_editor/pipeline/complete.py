@@ -297,13 +297,13 @@ class Completer:
                 _paste_labels(parsing_full, work.parsing, work.region)
             else:
                 work.parsing = _labels_to_work(parsing_full, work.region)
-        inner = hole & ~margin if view is not None else None
-        if view is not None:
-            # no face under a face's chin: P's faces on a suit or a helmet (structure.py)
+        if view is not None:  # P's labels, not the user's (structure.py):
+            # no face under a face's chin (P's faces on a suit or a helmet) ...
             self._relabel(parsing_full, works, clear_stray_faces(parsing_full, self.bundle.label_set))
-        if inner is not None and inner.any():
-            # no head appears from nowhere inside a hole in the photo (structure.py)
-            self._relabel(parsing_full, works, clear_heads_inside_holes(parsing_full, inner, self.bundle.label_set))
+            inner = hole & ~margin
+            if inner.any():  # ... and no head appearing from nowhere inside a hole in the photo
+                self._relabel(parsing_full, works,
+                              clear_heads_inside_holes(parsing_full, inner, self.bundle.label_set))
         if view is not None and self.body_prior and request.margins.bottom > 0:
             # legs and shoes below the photo, where P leaves the labels unknown (structure.py)
             bottom = hole.shape[0] - request.margins.bottom

@@ -85,7 +85,7 @@ resolution, at least one cell) and the exemplar's texture above it."""
 TEXTURE_STRENGTH = 4.0
 """On the person, PatchMatch's copied detail may be locally at most this many times as strong
 (in energy) as the median of the photo's own detail of that texture class (0: no limit); see
-:func:`_strength_limit`."""
+:func:`_detail_gain`."""
 AGREE_NEAR = 24.0
 AGREE_FAR = 96.0
 """On the person, PatchMatch's detail fades out where its copy's colours (below ``EXEMPLAR_SIGMA``)
@@ -356,7 +356,7 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
     person = texture + _smooth(net - texture, sigma)
     if TEXTURE_STRENGTH > 0:  # ... no stronger than the photo's own
-        gain = _strength_limit(texture, net, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
+        gain = _detail_gain(texture, net, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
                                None if groups is None else groups[sl][wsl], sigma)
         if gain is not None:
             person -= (1 - gain) * (texture - _smooth(texture, sigma))
@@ -369,16 +369,21 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     return scale
 
 
-def _strength_limit(texture: np.ndarray, net: np.ndarray, photo: np.ndarray, known: np.ndarray,
+def _detail_gain(texture: np.ndarray, net: np.ndarray, photo: np.ndarray, known: np.ndarray,
                     groups: np.ndarray | None, sigma: float) -> np.ndarray | None:
-    """Per pixel, the factor (<= 1) that keeps the local energy of the detail copied into
-    ``texture`` (above a Gaussian of ``sigma``) within ``TEXTURE_STRENGTH`` times the median local
-    energy of the photo's own detail at that scale over the ``known`` pixels of the same texture
-    class (of all known pixels for a class with too few, or unknown). PatchMatch copies whatever matches the network's colours: lettering,
-    a badge, a buckle's outline, into fabric that has none; the limit lets texture through and
-    turns such copies down to the fabric's own strength. Energies are measured on a copy shrunk
-    by ``sigma / 4`` (both alike: a fair comparison, and a 12 MP band's limit in tens of ms).
-    None when nothing is turned down."""
+    """Per pixel, how much (<= 1) of the detail PatchMatch copied into ``texture`` (above a
+    Gaussian of ``sigma``) the person keeps; None when it keeps all of it. Two limits:
+
+    - **strength**: its local energy stays within ``TEXTURE_STRENGTH`` times the median local
+      energy of the photo's own detail at that scale over the ``known`` pixels of the same
+      texture class (of all known pixels for a class with too few, or unknown): lettering, a
+      badge or a buckle's outline copied into plain fabric is turned down to the fabric's own
+      strength;
+    - **colour**: it fades out where the copy's colours below ``sigma`` are ``AGREE_NEAR`` to
+      ``AGREE_FAR`` from the network's ``net``: there PatchMatch copied another object.
+
+    Both are measured on a copy shrunk by ``sigma / 4`` (a fair comparison, and a 12 MP band's
+    gain in tens of ms)."""
     h, w = known.shape
     k = max(1, int(sigma // 4))
     size = (max(1, w // k), max(1, h // k))

@@ -137,9 +137,6 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
     if not labels.has("face"):
         return parsing
     face_id = labels.id("face")
-    face = parsing == face_id
-    if not face.any():
-        return parsing
     # components on a copy of at most STRAY_WORK_SIDE px: a 12 MP map's labels are blocks anyway
     h, w = parsing.shape
     factor = max(1, int(np.ceil(max(h, w) / STRAY_WORK_SIDE)))
@@ -157,6 +154,7 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
             heads.append(i)
     if not heads:
         return parsing
+
     def under_a_chin(i: int) -> bool:
         x, y, fw = (int(v) for v in stats[i, :3])
         for j in heads:
@@ -171,17 +169,14 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
         return parsing
     out = parsing.copy()
     for i in stray:
-        mine = component == i
-        if factor == 1:
-            out[mine] = UNKNOWN
-            continue
         # at full resolution: the face regions that the shrunk copy's region samples
-        b = bounding_box(mine)
-        y0, x0 = max(0, (b.y0 - 1) * factor), max(0, (b.x0 - 1) * factor)
-        y1, x1 = min(h, (b.y1 + 1) * factor), min(w, (b.x1 + 1) * factor)
-        _, parts = cv2.connectedComponents(face[y0:y1, x0:x1].astype(np.uint8), connectivity=8)
-        ys, xs = np.nonzero(mine)
-        hits = np.unique(parts[ys * factor - y0, xs * factor - x0])
+        x, y, fw, fh = (int(v) for v in stats[i, :4])
+        ys, xs = np.nonzero(component[y:y + fh, x:x + fw] == i)
+        y0, x0 = max(0, (y - 1) * factor), max(0, (x - 1) * factor)
+        y1, x1 = min(h, (y + fh + 1) * factor), min(w, (x + fw + 1) * factor)
+        face = parsing[y0:y1, x0:x1] == face_id
+        _, parts = cv2.connectedComponents(face.astype(np.uint8), connectivity=8)
+        hits = np.unique(parts[(ys + y) * factor - y0, (xs + x) * factor - x0])
         out[y0:y1, x0:x1][np.isin(parts, hits[hits > 0])] = UNKNOWN
     return out
 

@@ -10,7 +10,7 @@ from portrait_editor.labels import LIP_NECK, UNKNOWN
 from portrait_editor.pipeline import Cancelled, Completer, CompletionRequest, Margins
 from portrait_editor.pipeline.detail import (
     TEXTURE_STRENGTH,
-    _strength_limit,
+    _detail_gain,
     add_detail,
     detail_crop,
     exemplar_available,
@@ -412,7 +412,7 @@ def test_copied_detail_is_turned_down_to_the_strength_of_the_fabrics_own():
     detail = rng.normal(0, 3, (h, w, 3)).astype(np.float32)  # fabric-like
     detail[60:100, 50:90] = rng.normal(0, 40, (40, 40, 3))  # lettering
     detail[60:100, 160:190] = rng.normal(0, 25, (40, 30, 3))  # the scarf's pattern
-    factor = _strength_limit(detail + 128, np.full_like(photo, 128), photo, known, groups, 4.0)[..., 0]  # PatchMatch's copy
+    factor = _detail_gain(detail + 128, np.full_like(photo, 128), photo, known, groups, 4.0)[..., 0]  # PatchMatch's copy
     assert factor.max() <= 1.0
     assert np.median(factor[60:100, 100:140]) > 0.95  # the fabric's own strength passes
     weak = np.median(factor[70:90, 60:80])
@@ -422,7 +422,7 @@ def test_copied_detail_is_turned_down_to_the_strength_of_the_fabrics_own():
     assert limited < 2 * TEXTURE_STRENGTH * np.median(own)  # ... to about the limit
     assert np.median(factor[60:100, 160:190]) > 0.95  # the scarf's own limit lets its texture through
     fabric = photo[:, :140]
-    assert _strength_limit(fabric, np.full_like(fabric, 128), fabric, known[:, :140], None, 4.0) is None  # its own texture: no limit
+    assert _detail_gain(fabric, np.full_like(fabric, 128), fabric, known[:, :140], None, 4.0) is None  # its own texture: no limit
 
 
 @needs_patchmatch
@@ -456,9 +456,9 @@ def test_copied_detail_fades_where_its_colours_are_another_objects():
     known = np.ones((h, w), bool)
     known[20:60, 20:60] = False
     net = np.full((h, w, 3), 128, np.float32)
-    same = _strength_limit(photo, net, photo, known, None, 4.0)
+    same = _detail_gain(photo, net, photo, known, None, 4.0)
     assert same is None or same[30:50, 30:50].min() > 0.9
     other = photo.copy()
     other[20:60, 20:60] += np.array([-60, -60, 90], np.float32)  # a purple copy on a grey fill
-    faded = _strength_limit(other, net, photo, known, None, 4.0)
+    faded = _detail_gain(other, net, photo, known, None, 4.0)
     assert faded is not None and faded[30:50, 30:50].max() < 0.05
