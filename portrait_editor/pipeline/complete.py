@@ -28,7 +28,7 @@ import torch
 from ..labels import UNKNOWN
 from ..models.blocks import fold_batch_norms
 from .blend import blend
-from .detail import add_detail
+from .detail import Exemplars, add_detail, start_exemplars
 from .face import mirror_face
 from .regions import (
     MAX_UPSCALE,
@@ -319,38 +319,39 @@ class Completer:
             on_parsing(parsing_full.copy())
 
         checkpoint()
-        t = time.perf_counter()
-        report("completion", 0.0)
-        for i, work in enumerate(works):
-            work.result = self._complete(work)
-            report("completion", (i + 1) / len(works))
-        timings["completion"] = time.perf_counter() - t
+        exemplars = None
+        if request.use_detail and self.detail_method == "exemplar":
+            # PatchMatch needs only the photo and the labels: it runs while the networks do
+            exemplars = start_exemplars(image, hole, regions, parsing_full, self.bundle.label_set)
+        try:
+            with _cores_shared_with(exemplars, self.device):
+                t = time.perf_counter()
+                report("completion", 0.0)
+                for i, work in enumerate(works):
+                    work.result = self._complete(work)
+                    report("completion", (i + 1) / len(works))
+                timings["completion"] = time.perf_counter() - t
 
-        fill = image.copy()
-        for work in works:
-            _paste_fill(fill, hole, work)
+                fill = image.copy()
+                for work in works:
+                    _paste_fill(fill, hole, work)
 
-        checkpoint()
-        t = time.perf_counter()
-        if request.use_face and self.bundle.face is not None:
-            report("face", 0.0)
-            for i, work in enumerate(works):
-                self._refine_face(fill, hole, parsing_full, work.region)
-                report("face", (i + 1) / len(works))
-        if request.use_face and request.mirror_face and self.bundle.label_set.has("face"):
-            # the other side of the face, mirrored, where the hole covers one side (pipeline/face.py)
-            labels = self.bundle.label_set
-            hair = parsing_full == labels.id("hair") if labels.has("hair") else None
-            mirror_face(image, fill, hole, parsing_full == labels.id("face"), hair)
-        timings["face"] = time.perf_counter() - t
+                checkpoint()
+                t = time.perf_counter()
+                self._faces(request, image, fill, hole, parsing_full, works, report)
+                timings["face"] = time.perf_counter() - t
 
-        checkpoint()
-        t = time.perf_counter()
-        if request.use_detail:  # full-resolution texture and grain from the photo (pipeline/detail.py)
-            report("detail", 0.0)
-            fill = add_detail(image, fill, hole, regions, parsing_full, self.bundle.label_set,
-                              method=self.detail_method, inplace=True, progress=lambda f: report("detail", f))
-        timings["detail"] = time.perf_counter() - t
+            checkpoint()
+            t = time.perf_counter()
+            if request.use_detail:  # full-resolution texture and grain from the photo (pipeline/detail.py)
+                report("detail", 0.0)
+                fill = add_detail(image, fill, hole, regions, parsing_full, self.bundle.label_set,
+                                  method=self.detail_method, inplace=True, progress=lambda f: report("detail", f),
+                                  exemplars=exemplars)
+            timings["detail"] = time.perf_counter() - t
+        finally:
+            if exemplars is not None:
+                exemplars.cancel()
 
         checkpoint()
         t = time.perf_counter()
@@ -541,6 +542,20 @@ class Completer:
             return bundle.extrapolation_body
         return bundle.extrapolation if bundle.extrapolation is not None else bundle.completion
 
+    def _faces(self, request: CompletionRequest, image: np.ndarray, fill: np.ndarray, hole: np.ndarray,
+               parsing: np.ndarray, works: list[_Work], report: ProgressCallback) -> None:
+        """The face stage, in place on ``fill``: F where a hole covers a face, then the mirror."""
+        if request.use_face and self.bundle.face is not None:
+            report("face", 0.0)
+            for i, work in enumerate(works):
+                self._refine_face(fill, hole, parsing, work.region)
+                report("face", (i + 1) / len(works))
+        if request.use_face and request.mirror_face and self.bundle.label_set.has("face"):
+            # the other side of the face, mirrored, where the hole covers one side (pipeline/face.py)
+            labels = self.bundle.label_set
+            hair = parsing == labels.id("hair") if labels.has("hair") else None
+            mirror_face(image, fill, hole, parsing == labels.id("face"), hair)
+
     @torch.inference_mode()
     def _complete(self, work: _Work) -> np.ndarray:
         x, m = self._to_tensors(work.image, work.hole)
@@ -661,6 +676,21 @@ def face_window(face: np.ndarray) -> tuple[int, int, int]:
     y0 = int(np.clip(round(ys.mean() - side / 2), 0, h - side))
     x0 = int(np.clip(round(xs.mean() - side / 2), 0, w - side))
     return y0, x0, side
+
+
+@contextlib.contextmanager
+def _cores_shared_with(exemplars: Exemplars | None, device: torch.device):
+    """While PatchMatch runs on a core of its own, torch on the CPU takes one thread fewer: more
+    busy threads than cores make torch's threads wait for each other (G took twice as long)."""
+    threads = torch.get_num_threads()
+    if exemplars is None or device.type != "cpu" or threads < 2:
+        yield
+        return
+    torch.set_num_threads(threads - 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _margin_mask(shape: tuple[int, int], margins) -> np.ndarray:

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -168,6 +169,7 @@ def add_detail(
     seed: int = 0,
     inplace: bool = False,
     progress: Callable[[float], None] | None = None,
+    exemplars: Exemplars | None = None,
 ) -> np.ndarray:
     """``fill`` with full-resolution detail and grain added inside ``hole``; a new array (or
     ``fill`` itself, changed, with ``inplace``).
@@ -175,24 +177,15 @@ def add_detail(
     ``image`` is the canvas (its hole pixels are never read as texture), ``fill`` the canvas with
     the networks' upscaled result in the hole, ``regions`` the crops the networks worked on
     (their ``scale`` sets the cell size), ``parsing`` the canvas-size label map of ``label_set``
-    (None: sources from anywhere). Deterministic for a given ``seed``.
+    (None: sources from anywhere). Deterministic for a given ``seed``. ``exemplars``: PatchMatch's
+    fills started earlier by :func:`start_exemplars` with the same arguments (the same result).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     image, fill, hole = np.asarray(image), np.asarray(fill), np.asarray(hole, dtype=bool)
     if image.shape != fill.shape or image.ndim != 3 or image.shape[2] != 3 or hole.shape != image.shape[:2]:
         raise ValueError(f"image {image.shape}, fill {fill.shape} and hole {hole.shape} do not match")
-    groups, background, face = None, -2, None
-    if parsing is not None and label_set is not None and label_set.has("face"):
-        face = parsing == label_set.id("face")
-    if parsing is not None:
-        if parsing.shape != hole.shape:
-            raise ValueError(f"parsing {parsing.shape} does not match the hole {hole.shape}")
-        groups = texture_groups(label_set) if label_set is not None else np.arange(256, dtype=np.int16)
-        if label_set is None:
-            groups[UNKNOWN] = -1
-        elif label_set.has("background"):
-            background = int(groups[label_set.id("background")])
+    groups, background, face = _label_inputs(parsing, label_set, hole.shape)
     out = fill if inplace else fill.copy()
     rng = np.random.default_rng(seed)
     if method == "exemplar" and not exemplar_available():
@@ -206,8 +199,10 @@ def add_detail(
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
         else:
             if method == "exemplar":
+                started = None if exemplars is None else exemplars.result(i)
                 _exemplar_region(image[sl], out[sl], hole[sl], cell, labels, background,
-                                 None if face is None else face[sl], grain=grain, seed=seed, rng=rng)
+                                 None if face is None else face[sl], grain=grain, seed=seed, rng=rng,
+                                 started=started)
             else:
                 exemplar = None if labels is None else background_exemplar * (labels == background)
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
@@ -218,7 +213,7 @@ def add_detail(
 
 def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int, labels: np.ndarray | None,
                      background: int, faces: np.ndarray | None, *, grain: bool, seed: int,
-                     rng: np.random.Generator) -> None:
+                     rng: np.random.Generator, started: _Started | None = None) -> None:
     """``method="exemplar"`` on one region, in place on ``fill``: :func:`exemplar_crop`, the
     pieces for what it cannot do (too little context, texture finer than its shrunk copy, faces),
     then the grain."""
@@ -229,7 +224,7 @@ def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell
     if on_face:  # faces get the pieces' fine texture: PatchMatch would clone eyes and mouths
         pieced = fill.copy()
         pieces(pieced, cell)
-    ran = exemplar_crop(photo, fill, hole, cell, labels, background, faces, seed=seed)
+    ran = exemplar_crop(photo, fill, hole, cell, labels, background, faces, seed=seed, started=started)
     if ran is None:  # too few known pixels for PatchMatch: the pieces alone
         pieces(fill, cell)
     elif ran < EXEMPLAR_FULL_SCALE:  # PatchMatch worked on a shrunk copy: pieces add what is finer
@@ -295,43 +290,27 @@ def exemplar_available() -> bool:
 
 def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int,
                   groups: np.ndarray | None = None, background: int = -2, faces: np.ndarray | None = None,
-                  *, seed: int = 0) -> float | None:
+                  *, seed: int = 0, started: _Started | None = None) -> float | None:
     """``method="exemplar"`` on one crop, in place on ``fill``'s hole pixels: PatchMatch
     (Barnes et al. 2009, the algorithm of Content-Aware Fill) fills the hole from the known pixels
     around it, on a copy shrunk to at most ``EXEMPLAR_MAX_PIXELS``. Pixels of the ``background``
     class of ``groups`` (see :func:`texture_groups`) take that exemplar; the person keeps the
     network's colours and shapes (``fill`` below ``EXEMPLAR_SIGMA``) with the exemplar's texture
     above them. Known pixels of ``faces`` are never copied (a cloned eye or mouth is the worst
-    thing PatchMatch does). Returns the scale PatchMatch ran at (1: full resolution), or None when
+    thing PatchMatch does). ``started``: PatchMatch's runs for these arguments, done earlier
+    (:class:`Exemplars`). Returns the scale PatchMatch ran at (1: full resolution), or None when
     it did not run (too few known pixels)."""
-    if not hole.any():
+    if started is None:
+        job = _exemplar_job(photo, hole, groups, background, faces)
+        started = None if job is None else (job, _patchmatch_runs(job.small, job.small_hole, job.no_sources, seed))
+    if started is None:
         return None
-    box = bounding_box(hole)
-    shape = hole.shape
-    pad = int(np.ceil(EXEMPLAR_CONTEXT * (box.height + box.width) / 2))
-    roi = box.grow(pad, shape)
-    scale = min(1.0, float(np.sqrt(EXEMPLAR_MAX_PIXELS / (roi.height * roi.width))))
-    roi = box.grow(max(pad, int(np.ceil((4 * EXEMPLAR_PATCH + 8) / scale))), shape)
-    scale = min(1.0, float(np.sqrt(EXEMPLAR_MAX_PIXELS / (roi.height * roi.width))))
-    sl = roi.slices()
-    sub_hole = hole[sl]
-    sh, sw = max(8, int(round(roi.height * scale))), max(8, int(round(roi.width * scale)))
-    small = cv2.resize(photo[sl], (sw, sh), interpolation=cv2.INTER_AREA) if scale < 1 else photo[sl]
-    # a pixel of the shrunk copy is hole when any pixel it covers is: the hole never leaks in
-    small_hole = cv2.resize(sub_hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
-    no_source = None
-    if faces is not None and faces[sl].any():
-        no_source = cv2.resize(faces[sl].astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
-        no_source &= ~small_hole
-    on_background = None if groups is None else groups[sl] == background
-    runs = [no_source]
-    if on_background is not None and (on_background & sub_hole).any() and (~on_background & sub_hole).any():
-        # background from background: a second run that copies from no person pixel
-        small_background = cv2.resize(on_background.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
-        runs.append(~small_hole & ~small_background)
-    synth, *own = _patchmatch_runs(np.ascontiguousarray(small), small_hole, runs, seed)
+    job, (synth, *own) = started
     if synth is None:
         return None
+    box, roi, scale, sub_hole, on_background = job.box, job.roi, job.scale, hole[job.roi.slices()], job.on_background
+    shape = hole.shape
+    sl = roi.slices()
     backdrop = own[0] if own and own[0] is not None else synth  # what background pixels take
     # Full-resolution work only where it reaches the hole: its box and the blurs' reach around it.
     reach = int(np.ceil(3 * max(EXEMPLAR_SIGMA, EXEMPLAR_SEAM * cell, 2.0 / scale)))
@@ -367,6 +346,138 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
             person += w * ((texture if backdrop is synth else full(backdrop)) - person)
     _paste(fill[work.slices()], person, sub_hole[wsl])
     return scale
+
+
+_Started = tuple["_ExemplarJob", list]  # a job and its PatchMatch fills (one per run)
+
+
+@dataclass(frozen=True)
+class _ExemplarJob:
+    """What PatchMatch works on for one crop: a copy of the photo around the hole, shrunk to at
+    most ``EXEMPLAR_MAX_PIXELS``, and one run per entry of ``no_sources`` (the known pixels that
+    run may not copy: faces; then the person, for the background's own run)."""
+
+    box: Box  # the hole's box in the crop
+    roi: Box  # the box PatchMatch sees, in the crop
+    scale: float
+    small: np.ndarray
+    small_hole: np.ndarray
+    no_sources: list
+    on_background: np.ndarray | None  # the roi's pixels of the background class
+
+
+def _exemplar_job(photo: np.ndarray, hole: np.ndarray, groups: np.ndarray | None, background: int,
+                  faces: np.ndarray | None) -> _ExemplarJob | None:
+    """:func:`exemplar_crop`'s PatchMatch input for one crop; None without a hole. It reads the
+    photo's known pixels and the labels only, never the network's fill, so it can start before
+    the fill exists (:func:`start_exemplars`)."""
+    if not hole.any():
+        return None
+    box = bounding_box(hole)
+    shape = hole.shape
+    pad = int(np.ceil(EXEMPLAR_CONTEXT * (box.height + box.width) / 2))
+    roi = box.grow(pad, shape)
+    scale = min(1.0, float(np.sqrt(EXEMPLAR_MAX_PIXELS / (roi.height * roi.width))))
+    roi = box.grow(max(pad, int(np.ceil((4 * EXEMPLAR_PATCH + 8) / scale))), shape)
+    scale = min(1.0, float(np.sqrt(EXEMPLAR_MAX_PIXELS / (roi.height * roi.width))))
+    sl = roi.slices()
+    sub_hole = hole[sl]
+    sh, sw = max(8, int(round(roi.height * scale))), max(8, int(round(roi.width * scale)))
+    small = cv2.resize(photo[sl], (sw, sh), interpolation=cv2.INTER_AREA) if scale < 1 else photo[sl]
+    # a pixel of the shrunk copy is hole when any pixel it covers is: the hole never leaks in
+    small_hole = cv2.resize(sub_hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    no_source = None
+    if faces is not None and faces[sl].any():
+        no_source = cv2.resize(faces[sl].astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        no_source &= ~small_hole
+    on_background = None if groups is None else groups[sl] == background
+    runs = [no_source]
+    if on_background is not None and (on_background & sub_hole).any() and (~on_background & sub_hole).any():
+        # background from background: a second run that copies from no person pixel
+        small_background = cv2.resize(on_background.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
+        runs.append(~small_hole & ~small_background)
+    return _ExemplarJob(box, roi, scale, np.ascontiguousarray(small), small_hole, runs, on_background)
+
+
+class Exemplars:
+    """PatchMatch's fills for :func:`add_detail`, computed on a thread of their own while the
+    networks run (:func:`start_exemplars`). PatchMatch needs only the photo, the hole and the
+    parsing map, and it is single-threaded: on a CPU it takes one core while the networks take
+    the others. :meth:`result` waits for a region's fills."""
+
+    def __init__(self, jobs: dict[int, _ExemplarJob], seed: int) -> None:
+        self._jobs, self._seed = jobs, seed
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exemplar")
+        # one after the other on one thread: the networks keep the other cores
+        self._runs = {i: [pool.submit(_patchmatch, job.small, job.small_hole, no_source, seed)
+                          for no_source in job.no_sources] for i, job in jobs.items()}
+        pool.shutdown(wait=False)
+
+    def running(self) -> bool:
+        """Whether any PatchMatch run is still going (or waiting to)."""
+        return not all(run.done() for runs in self._runs.values() for run in runs)
+
+    def result(self, region: int) -> _Started | None:
+        """Region ``region``'s job and fills; None when it has none. A run the thread has not begun
+        runs here, beside it (each run is seeded alike: the same fills in any order)."""
+        if region not in self._runs:
+            return None
+        job = self._jobs[region]
+        fills = [_patchmatch(job.small, job.small_hole, no_source, self._seed) if run.cancel() else run
+                 for no_source, run in zip(job.no_sources, self._runs[region], strict=True)]
+        return job, [fill if not isinstance(fill, Future) else fill.result() for fill in fills]
+
+    def cancel(self) -> None:
+        """Drop the runs not started yet (a started run finishes on its own; nobody waits)."""
+        for runs in self._runs.values():
+            for run in runs:
+                run.cancel()
+
+
+def start_exemplars(
+    image: np.ndarray,
+    hole: np.ndarray,
+    regions: Sequence[Region],
+    parsing: np.ndarray | None = None,
+    label_set: LabelSet | None = None,
+    *,
+    seed: int = 0,
+) -> Exemplars | None:
+    """Start :func:`add_detail`'s PatchMatch runs (``method="exemplar"``) in the background, for
+    the same arguments; None when PyPatchMatch is missing or no region needs them (every region
+    at the photo's own resolution)."""
+    if not exemplar_available():
+        return None
+    image, hole = np.asarray(image), np.asarray(hole, dtype=bool)
+    groups, background, face = _label_inputs(parsing, label_set, hole.shape)
+    jobs = {}
+    for i, region in enumerate(regions):
+        if region.scale >= FULL_RESOLUTION:
+            continue
+        sl = region.crop_slices()
+        job = _exemplar_job(image[sl], hole[sl], None if groups is None else groups[parsing[sl]], background,
+                            None if face is None else face[sl])
+        if job is not None:
+            jobs[i] = job
+    return Exemplars(jobs, seed) if jobs else None
+
+
+def _label_inputs(parsing: np.ndarray | None, label_set: LabelSet | None,
+                  shape: tuple[int, ...]) -> tuple[np.ndarray | None, int, np.ndarray | None]:
+    """From ``parsing``: the texture class of every label (:func:`texture_groups`; None without
+    a map), the background's class (-2: none) and the face mask (None: none)."""
+    groups, background, face = None, -2, None
+    if parsing is not None and label_set is not None and label_set.has("face"):
+        face = parsing == label_set.id("face")
+    if parsing is not None:
+        if parsing.shape != shape:
+            raise ValueError(f"parsing {parsing.shape} does not match the hole {shape}")
+        groups = texture_groups(label_set) if label_set is not None else np.arange(256, dtype=np.int16)
+        if label_set is None:
+            groups[UNKNOWN] = -1
+        elif label_set.has("background"):
+            background = int(groups[label_set.id("background")])
+    return groups, background, face
 
 
 def _detail_gain(texture: np.ndarray, net: np.ndarray, photo: np.ndarray, known: np.ndarray,

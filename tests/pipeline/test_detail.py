@@ -14,6 +14,7 @@ from portrait_editor.pipeline.detail import (
     add_detail,
     detail_crop,
     exemplar_available,
+    start_exemplars,
 )
 from portrait_editor.pipeline.regions import find_regions
 
@@ -383,6 +384,67 @@ def test_patchmatch_runs_side_by_side_give_what_they_give_one_after_the_other():
     for a, b in zip(together, apart, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(together[0], together[1])
+
+
+@needs_patchmatch
+def test_patchmatch_started_early_gives_the_same_detail(monkeypatch):
+    import portrait_editor.pipeline.detail as detail
+
+    """The pipeline starts PatchMatch right after stage I (start_exemplars), while the networks
+    run; the detail stage then gives exactly what it gives when it runs PatchMatch itself. Two
+    holes (two regions), each over background and a shirt (two runs each)."""
+    h, w = 240, 640
+    photo = _textured(h, w)
+    parsing = np.zeros((h, w), np.uint8)
+    parsing[:, 100:540] = LIP_NECK.id("upper-clothes")
+    hole = np.zeros((h, w), bool)
+    left, right = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    left[80:160, 60:140] = True
+    right[80:160, 500:580] = True
+    hole = left | right
+    fill = _upscaled_fill(photo, hole, 4)
+    regions = find_regions(left, target_scale=1 / 4) + find_regions(right, target_scale=1 / 4)
+    assert len(regions) == 2
+    alone = add_detail(photo, fill, hole, regions, parsing, LIP_NECK, seed=5)
+    started = start_exemplars(photo, hole, regions, parsing, LIP_NECK, seed=5)
+    assert started is not None
+    monkeypatch.setattr(detail, "_patchmatch_runs", None)  # the stage must not run PatchMatch again
+    early = add_detail(photo, fill, hole, regions, parsing, LIP_NECK, seed=5, exemplars=started)
+    assert not started.running()
+    np.testing.assert_array_equal(early, alone)
+    assert not np.array_equal(early, fill)
+    # regions filled at the photo's own resolution need no PatchMatch
+    assert start_exemplars(photo, hole, find_regions(hole, target_scale=1.0), parsing, LIP_NECK) is None
+
+
+@needs_patchmatch
+def test_pipeline_gives_torch_a_core_less_while_patchmatch_runs(tiny_bundle, portrait, monkeypatch):
+    """On a CPU, torch runs the networks on one thread fewer while PatchMatch takes a core, and
+    has all of them back afterwards (also when the run is cancelled)."""
+    import torch
+
+    big = cv2.resize(portrait, (480, 640), interpolation=cv2.INTER_CUBIC)
+    mask = np.zeros(big.shape[:2], bool)
+    mask[120:280, 160:320] = True
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    calls: list[int] = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    try:
+        result = Completer(tiny_bundle).run(CompletionRequest(image=big, mask=mask, use_detail=True))
+        assert any(region.scale < 1 for region in result.regions)
+        assert calls == [1, 2] and torch.get_num_threads() == 2
+        calls.clear()
+        with pytest.raises(Cancelled):
+            Completer(tiny_bundle).run(CompletionRequest(image=big, mask=mask, use_detail=True),
+                                       progress=lambda stage, f: None, is_cancelled=lambda: bool(calls))
+        assert calls == [1, 2] and torch.get_num_threads() == 2
+        calls.clear()
+        Completer(tiny_bundle).run(CompletionRequest(image=big, mask=mask, use_detail=False))
+        assert calls == []
+    finally:
+        real(before)
 
 
 def test_exemplar_falls_back_to_the_pieces_without_pypatchmatch(monkeypatch):
