@@ -102,6 +102,16 @@ LOWPASS_SIGMA = 0.6
 BACKGROUND_EXEMPLAR = 0.0
 """For hole pixels labelled background, how much the sources' own low frequencies replace the
 network's (1: exemplar synthesis guided by the network's fill)."""
+PERSON_OUTLINE = 3.0
+"""``method="exemplar"``: background pixels this many cells from the person keep the network's
+colours too. Its outline of the person (a shoe, a sleeve) is wider or narrower than P's blocky
+labels, and PatchMatch's ground there cut the network's boots down to blurred stumps."""
+MARGIN_COLOUR_REACH = 40.0
+"""``method="exemplar"``: in a margin grown below the photo, background pixels take PatchMatch's
+colours near the photo only, fading to the network's over this many cells (0: everywhere), with
+PatchMatch's texture. Far below the feet PatchMatch copies feet, shadows and kerbs into the
+ground; above a head (sky, a wall) its colours are better than the network's. See MODELS.md,
+session 17."""
 MIN_CELL = 2
 MAX_TARGET_CELLS = 24_000
 """More hole cells than this (a huge hole at a fine scale): the cells grow, which keeps matching cheap."""
@@ -200,9 +210,11 @@ def add_detail(
         else:
             if method == "exemplar":
                 started = None if exemplars is None else exemplars.result(i)
+                # a margin grown below the photo: the hole reaches the canvas's last row
+                below = region.outward and sl[0].stop == hole.shape[0] and bool(hole[-1, sl[1]].any())
                 _exemplar_region(image[sl], out[sl], hole[sl], cell, labels, background,
                                  None if face is None else face[sl], grain=grain, seed=seed, rng=rng,
-                                 started=started)
+                                 started=started, below=below)
             else:
                 exemplar = None if labels is None else background_exemplar * (labels == background)
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
@@ -213,7 +225,7 @@ def add_detail(
 
 def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int, labels: np.ndarray | None,
                      background: int, faces: np.ndarray | None, *, grain: bool, seed: int,
-                     rng: np.random.Generator, started: _Started | None = None) -> None:
+                     rng: np.random.Generator, started: _Started | None = None, below: bool = False) -> None:
     """``method="exemplar"`` on one region, in place on ``fill``: :func:`exemplar_crop`, the
     pieces for what it cannot do (too little context, texture finer than its shrunk copy, faces),
     then the grain."""
@@ -224,7 +236,8 @@ def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell
     if on_face:  # faces get the pieces' fine texture: PatchMatch would clone eyes and mouths
         pieced = fill.copy()
         pieces(pieced, cell)
-    ran = exemplar_crop(photo, fill, hole, cell, labels, background, faces, seed=seed, started=started)
+    ran = exemplar_crop(photo, fill, hole, cell, labels, background, faces, seed=seed, started=started,
+                        below=below)
     if ran is None:  # too few known pixels for PatchMatch: the pieces alone
         pieces(fill, cell)
     elif ran < EXEMPLAR_FULL_SCALE:  # PatchMatch worked on a shrunk copy: pieces add what is finer
@@ -290,16 +303,18 @@ def exemplar_available() -> bool:
 
 def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int,
                   groups: np.ndarray | None = None, background: int = -2, faces: np.ndarray | None = None,
-                  *, seed: int = 0, started: _Started | None = None) -> float | None:
+                  *, seed: int = 0, started: _Started | None = None, below: bool = False) -> float | None:
     """``method="exemplar"`` on one crop, in place on ``fill``'s hole pixels: PatchMatch
     (Barnes et al. 2009, the algorithm of Content-Aware Fill) fills the hole from the known pixels
     around it, on a copy shrunk to at most ``EXEMPLAR_MAX_PIXELS``. Pixels of the ``background``
-    class of ``groups`` (see :func:`texture_groups`) take that exemplar; the person keeps the
-    network's colours and shapes (``fill`` below ``EXEMPLAR_SIGMA``) with the exemplar's texture
-    above them. Known pixels of ``faces`` are never copied (a cloned eye or mouth is the worst
-    thing PatchMatch does). ``started``: PatchMatch's runs for these arguments, done earlier
-    (:class:`Exemplars`). Returns the scale PatchMatch ran at (1: full resolution), or None when
-    it did not run (too few known pixels)."""
+    class of ``groups`` (see :func:`texture_groups`) take that exemplar, but for those within
+    ``PERSON_OUTLINE`` cells of the person and, ``below`` the photo (a margin grown at the bottom), those beyond
+    ``MARGIN_COLOUR_REACH`` cells of the photo; the person keeps the network's colours and shapes
+    (``fill`` below ``EXEMPLAR_SIGMA``) with the exemplar's texture above them. Known pixels of
+    ``faces`` are never copied (a cloned eye or mouth is the worst thing PatchMatch does).
+    ``started``: PatchMatch's runs for these arguments, done earlier (:class:`Exemplars`).
+    Returns the scale PatchMatch ran at (1: full resolution), or None when it did not run (too
+    few known pixels)."""
     if started is None:
         job = _exemplar_job(photo, hole, groups, background, faces)
         started = None if job is None else (job, _patchmatch_runs(job.small, job.small_hole, job.no_sources, seed))
@@ -332,18 +347,29 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     net = fill[work.slices()].astype(np.float32)
     texture = full(synth)
     sigma = max(EXEMPLAR_SIGMA, float(cell))
-    # the network's low frequencies plus the exemplar's high ones: blur(net) + texture - blur(texture)
-    person = texture + _smooth(net - texture, sigma)
+    # the network's low frequencies plus the exemplar's high ones
+    net_detail, copied = net - _smooth(net, sigma), texture - _smooth(texture, sigma)
+    person = net - net_detail + copied
     if TEXTURE_STRENGTH > 0:  # ... no stronger than the photo's own
         gain = _detail_gain(texture, net, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
                                None if groups is None else groups[sl][wsl], sigma)
-        if gain is not None:
-            person -= (1 - gain) * (texture - _smooth(texture, sigma))
+        if gain is not None:  # where the exemplar's detail goes, the network's own comes back
+            person += (1 - gain) * (net_detail - copied)
     if on_background is not None:
         work_background = on_background[wsl]
+        cells = max(1.0, float(cell))
+        if PERSON_OUTLINE > 0 and not work_background.all():  # the network draws the person's outline
+            person_near = cv2.distanceTransform(work_background.astype(np.uint8), cv2.DIST_L2, 3)
+            work_background = person_near > PERSON_OUTLINE * cells
         if work_background.any():
-            w = _smooth(work_background.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
-            person += w * ((texture if backdrop is synth else full(backdrop)) - person)
+            w = _smooth(work_background.astype(np.float32), EXEMPLAR_SEAM * cells)[..., None]
+            ground = texture if backdrop is synth else full(backdrop)
+            if below and MARGIN_COLOUR_REACH > 0 and (~sub_hole[wsl]).any():
+                # PatchMatch's colours near the photo only; beyond, the network's fill with its texture
+                person += w * (net + ground - _smooth(ground, sigma) - person)
+                photo_near = cv2.distanceTransform(sub_hole[wsl].astype(np.uint8), cv2.DIST_L2, 3)
+                w *= np.clip(1 - photo_near / (MARGIN_COLOUR_REACH * cells), 0, 1)[..., None]
+            person += w * (ground - person)
     _paste(fill[work.slices()], person, sub_hole[wsl])
     return scale
 
@@ -483,7 +509,8 @@ def _label_inputs(parsing: np.ndarray | None, label_set: LabelSet | None,
 def _detail_gain(texture: np.ndarray, net: np.ndarray, photo: np.ndarray, known: np.ndarray,
                     groups: np.ndarray | None, sigma: float) -> np.ndarray | None:
     """Per pixel, how much (<= 1) of the detail PatchMatch copied into ``texture`` (above a
-    Gaussian of ``sigma``) the person keeps; None when it keeps all of it. Two limits:
+    Gaussian of ``sigma``) the person keeps; None when it keeps all of it. The rest of the
+    detail there is the network's own (its outline of a shoe, not that outline's blur). Two limits:
 
     - **strength**: its local energy stays within ``TEXTURE_STRENGTH`` times the median local
       energy of the photo's own detail at that scale over the ``known`` pixels of the same

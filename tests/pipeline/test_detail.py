@@ -370,6 +370,75 @@ def test_exemplar_background_from_the_photo_the_person_keeps_the_networks_colour
     assert _laplacian_var(out, shirt) > 0.5 * _laplacian_var(photo, shirt)
 
 
+def _edge_contrast(image: np.ndarray, rows: slice, column: int) -> float:
+    """Mean grey step across ``column`` (two pixels each side) over ``rows``: how sharp an edge is."""
+    grey = image.astype(np.float32).mean(axis=2)
+    return float(np.abs(grey[rows, column - 2] - grey[rows, column + 1]).mean())
+
+
+@needs_patchmatch
+def test_the_networks_shoes_survive_where_patchmatch_copies_something_else():
+    """A bottom band over pale pavement: the network drew a dark shoe, P's labels are a narrower
+    shoe. PatchMatch copies pavement everywhere. The shoe keeps its sharp outline: the network's
+    own detail stays where PatchMatch's colours disagree (not its blur), and the background
+    beside the labels keeps the network's colours (its outline, not P's)."""
+    h, w = 200, 240
+    rng = np.random.default_rng(4)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 12
+    photo = np.clip(np.full((h, w, 3), 190, np.float32) + grain, 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[120:, :] = True
+    parsing = np.zeros((h, w), np.uint8)
+    parsing[130:190, 104:136] = LIP_NECK.id("left-shoe")  # P's shoe: 8 px narrower each side
+    fill = np.where(hole[..., None], np.uint8(170), photo)
+    fill[130:190, 96:144] = 35  # the network's shoe
+    regions = find_regions(hole, target_scale=1 / 4, outward_target_scale=1 / 4, outward=hole)
+    assert regions and all(r.outward and r.scale < 1 for r in regions)
+    out = add_detail(photo, fill, hole, regions, parsing, LIP_NECK, method="exemplar", grain=False)
+    np.testing.assert_array_equal(out[~hole], photo[~hole])
+    rows = slice(140, 180)
+    for column in (96, 144):  # the shoe's edges, inside the background labels
+        assert _edge_contrast(out, rows, column) > 0.7 * _edge_contrast(fill, rows, column)
+    assert out[140:180, 100:140].mean() < 60  # a dark shoe, all of it
+
+
+@needs_patchmatch
+def test_far_below_the_photo_the_background_takes_the_networks_colours():
+    """In a margin below the photo, PatchMatch's colours hold near the photo only: its copy far
+    below the feet is a guess. A band of 240 px under 4x4 px cells: the first rows continue the photo's ground,
+    the rows beyond MARGIN_COLOUR_REACH cells are the network's, with the photo's texture."""
+    from portrait_editor.pipeline.detail import MARGIN_COLOUR_REACH
+
+    h, w = 400, 240
+    rng = np.random.default_rng(6)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 15
+    photo = np.clip(np.full((h, w, 3), 180, np.float32) + grain, 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[160:, :] = True
+    fill = np.where(hole[..., None], np.uint8(110), photo)
+    parsing = np.zeros((h, w), np.uint8)
+    regions = find_regions(hole, target_scale=1 / 4, outward_target_scale=1 / 4, outward=hole)
+    assert all(r.outward for r in regions)
+    out = add_detail(photo, fill, hole, regions, parsing, LIP_NECK, method="exemplar", grain=False)
+    assert abs(out[160:168].mean() - 180) < 15  # near the photo: its ground
+    far = 160 + int(MARGIN_COLOUR_REACH * 4)
+    assert far < h - 8
+    assert abs(out[far:].mean() - 110) < 10  # far from it: the network's colour ...
+    assert out[far:].std() > 5  # ... with texture
+    # above the photo (sky, a wall) PatchMatch's colours hold everywhere
+    flipped = add_detail(photo[::-1].copy(), np.where(hole[::-1, :, None], np.uint8(110), photo[::-1]), hole[::-1],
+                         find_regions(hole[::-1], target_scale=1 / 4, outward_target_scale=1 / 4, outward=hole[::-1]),
+                         parsing, LIP_NECK, method="exemplar", grain=False)
+    assert abs(flipped[: h - far].mean() - 180) < 10
+    # in a hole inside the photo, PatchMatch's colours hold everywhere
+    inner = np.zeros((h, w), bool)
+    inner[120:280, 60:180] = True
+    fill = np.where(inner[..., None], np.uint8(110), photo)
+    out = add_detail(photo, fill, inner, find_regions(inner, target_scale=1 / 4), parsing, LIP_NECK,
+                     method="exemplar", grain=False)
+    assert abs(out[inner].mean() - 180) < 10
+
+
 @needs_patchmatch
 def test_patchmatch_runs_side_by_side_give_what_they_give_one_after_the_other():
     from portrait_editor.pipeline.detail import _patchmatch, _patchmatch_runs
