@@ -376,6 +376,16 @@ def _edge_contrast(image: np.ndarray, rows: slice, column: int) -> float:
     return float(np.abs(grey[rows, column - 2] - grey[rows, column + 1]).mean())
 
 
+def _ground_with_band(h: int, w: int, level: int, grain: float, below: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grey ground with fine grain, and a margin from row ``below`` down."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * grain
+    photo = np.clip(np.full((h, w, 3), level, np.float32) + noise, 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[below:, :] = True
+    return photo, hole
+
+
 @needs_patchmatch
 def test_the_networks_shoes_survive_where_patchmatch_copies_something_else():
     """A bottom band over pale pavement: the network drew a dark shoe, P's labels are a narrower
@@ -383,11 +393,7 @@ def test_the_networks_shoes_survive_where_patchmatch_copies_something_else():
     own detail stays where PatchMatch's colours disagree (not its blur), and the background
     beside the labels keeps the network's colours (its outline, not P's)."""
     h, w = 200, 240
-    rng = np.random.default_rng(4)
-    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 12
-    photo = np.clip(np.full((h, w, 3), 190, np.float32) + grain, 0, 255).astype(np.uint8)
-    hole = np.zeros((h, w), bool)
-    hole[120:, :] = True
+    photo, hole = _ground_with_band(h, w, 190, 12, below=120, seed=4)
     parsing = np.zeros((h, w), np.uint8)
     parsing[130:190, 104:136] = LIP_NECK.id("left-shoe")  # P's shoe: 8 px narrower each side
     fill = np.where(hole[..., None], np.uint8(170), photo)
@@ -405,16 +411,13 @@ def test_the_networks_shoes_survive_where_patchmatch_copies_something_else():
 @needs_patchmatch
 def test_far_below_the_photo_the_background_takes_the_networks_colours():
     """In a margin below the photo, PatchMatch's colours hold near the photo only: its copy far
-    below the feet is a guess. A band of 240 px under 4x4 px cells: the first rows continue the photo's ground,
-    the rows beyond MARGIN_COLOUR_REACH cells are the network's, with the photo's texture."""
+    below the feet is a guess. A band of 240 px under 4x4 px cells: the first rows continue the
+    photo's ground, the rows beyond MARGIN_COLOUR_REACH cells are the network's, with the photo's
+    texture."""
     from portrait_editor.pipeline.detail import MARGIN_COLOUR_REACH
 
     h, w = 400, 240
-    rng = np.random.default_rng(6)
-    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)[..., None] * 15
-    photo = np.clip(np.full((h, w, 3), 180, np.float32) + grain, 0, 255).astype(np.uint8)
-    hole = np.zeros((h, w), bool)
-    hole[160:, :] = True
+    photo, hole = _ground_with_band(h, w, 180, 15, below=160, seed=6)
     fill = np.where(hole[..., None], np.uint8(110), photo)
     parsing = np.zeros((h, w), np.uint8)
     regions = find_regions(hole, target_scale=1 / 4, outward_target_scale=1 / 4, outward=hole)
