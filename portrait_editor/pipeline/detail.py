@@ -308,10 +308,11 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     (Barnes et al. 2009, the algorithm of Content-Aware Fill) fills the hole from the known pixels
     around it, on a copy shrunk to at most ``EXEMPLAR_MAX_PIXELS``. Pixels of the ``background``
     class of ``groups`` (see :func:`texture_groups`) take that exemplar, but for those within
-    ``PERSON_OUTLINE`` cells of the person and, ``below`` the photo (a margin grown at the bottom), those beyond
-    ``MARGIN_COLOUR_REACH`` cells of the photo; the person keeps the network's colours and shapes
-    (``fill`` below ``EXEMPLAR_SIGMA``) with the exemplar's texture above them. Known pixels of
-    ``faces`` are never copied (a cloned eye or mouth is the worst thing PatchMatch does).
+    ``PERSON_OUTLINE`` cells of the person and, ``below`` the photo (a margin grown at the
+    bottom), those beyond ``MARGIN_COLOUR_REACH`` cells of the photo; the person keeps the
+    network's colours and shapes (``fill`` below ``EXEMPLAR_SIGMA``) with the exemplar's texture
+    above them. Known pixels of ``faces`` are never copied (a cloned eye or mouth is the worst
+    thing PatchMatch does).
     ``started``: PatchMatch's runs for these arguments, done earlier (:class:`Exemplars`).
     Returns the scale PatchMatch ran at (1: full resolution), or None when it did not run (too
     few known pixels)."""
@@ -348,13 +349,13 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     texture = full(synth)
     sigma = max(EXEMPLAR_SIGMA, float(cell))
     # the network's low frequencies plus the exemplar's high ones
-    net_detail, copied = net - _smooth(net, sigma), texture - _smooth(texture, sigma)
-    person = net - net_detail + copied
+    net_low, copied = _smooth(net, sigma), texture - _smooth(texture, sigma)
+    person = net_low + copied
     if TEXTURE_STRENGTH > 0:  # ... no stronger than the photo's own
         gain = _detail_gain(texture, net, photo[work.slices()].astype(np.float32), ~sub_hole[wsl],
                                None if groups is None else groups[sl][wsl], sigma)
         if gain is not None:  # where the exemplar's detail goes, the network's own comes back
-            person += (1 - gain) * (net_detail - copied)
+            person += (1 - gain) * (net - net_low - copied)
     if on_background is not None:
         work_background = on_background[wsl]
         cells = max(1.0, float(cell))
