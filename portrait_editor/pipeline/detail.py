@@ -55,9 +55,14 @@ from .regions import Box, Region, bounding_box
 
 METHODS = ("exemplar", "pieces", "patch", "cra")
 FULL_RESOLUTION = 1.0
-"""Regions the networks filled at this scale or finer get no copied texture, since scaling
-removed nothing there. On VITON's studio photos (always at scale 1) texture made every number worse:
-L1 / BPE / LPIPS 20.59 / 12.69 / 0.0555 against 18.35 / 10.96 / 0.0497 (docs/MODELS.md)."""
+"""Regions the networks filled at this scale or finer in a photo of at most ``SMALL_PHOTO_SIDE``
+px get no copied texture, since scaling removed nothing there. On VITON's studio photos (256 x 192,
+always at scale 1) texture made every number worse: L1 / BPE / LPIPS 20.59 / 12.69 / 0.0555
+against 18.35 / 10.96 / 0.0497 (docs/MODELS.md)."""
+SMALL_PHOTO_SIDE = 384
+"""In a larger photo a hole filled at scale 1 is still a small crop seen at 100%, where the
+network paints smooth skin and fabric: PatchMatch's texture goes there too (small holes in the
+detail task's photos: LPIPS 0.284 to 0.239; close-ups 0.230 to 0.224; MODELS.md, session 17)."""
 GRAIN_AT_FULL_RESOLUTION = True
 """...but they get the grain: the network's fill has no sensor noise at any scale (VITON
 18.36 / 10.97 / 0.0495 with it; on the detail task a close-up's detail / GT 0.04 -> 0.29)."""
@@ -204,7 +209,8 @@ def add_detail(
         sl = region.crop_slices()
         labels = None if groups is None else groups[parsing[sl]]
         cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
-        if region.scale >= FULL_RESOLUTION:  # at the photo's own resolution scaling removed nothing
+        if region.scale >= FULL_RESOLUTION and max(hole.shape) <= SMALL_PHOTO_SIDE:
+            # a small photo filled at its own resolution: scaling removed nothing
             if grain and GRAIN_AT_FULL_RESOLUTION:  # but the network's fill has no sensor noise
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
         else:
@@ -479,7 +485,7 @@ def start_exemplars(
     groups, background, face = _label_inputs(parsing, label_set, hole.shape)
     jobs = {}
     for i, region in enumerate(regions):
-        if region.scale >= FULL_RESOLUTION:
+        if region.scale >= FULL_RESOLUTION and max(hole.shape) <= SMALL_PHOTO_SIDE:
             continue
         sl = region.crop_slices()
         job = _exemplar_job(image[sl], hole[sl], None if groups is None else groups[parsing[sl]], background,

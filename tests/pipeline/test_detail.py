@@ -18,6 +18,8 @@ from portrait_editor.pipeline.detail import (
 )
 from portrait_editor.pipeline.regions import find_regions
 
+needs_patchmatch = pytest.mark.skipif(not exemplar_available(), reason="PyPatchMatch is not installed here")
+
 
 def _laplacian_var(image: np.ndarray, where: np.ndarray) -> float:
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -68,10 +70,29 @@ def test_restores_texture_and_keeps_pixels_outside_the_hole():
     assert np.abs(diff[inner]).mean() < 3.0
 
 
+@needs_patchmatch
+def test_a_small_hole_in_a_larger_photo_gets_texture_at_full_resolution():
+    """A hole the networks fill at scale 1 in a photo larger than SMALL_PHOTO_SIDE is a small crop
+    seen at 100%: PatchMatch's texture goes there (the test above: a small photo gets only grain)."""
+    from portrait_editor.pipeline.detail import SMALL_PHOTO_SIDE
+
+    photo = _textured(480, 640)
+    assert max(photo.shape[:2]) > SMALL_PHOTO_SIDE
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[200:280, 280:360] = True
+    fill = _upscaled_fill(photo, hole, 8)  # what a smooth network fill looks like
+    regions = find_regions(hole, target_scale=1.0)
+    assert all(r.scale >= 1 for r in regions)
+    out = add_detail(photo, fill, hole, regions, method="exemplar", grain=False)
+    np.testing.assert_array_equal(out[~hole], fill[~hole])
+    assert _laplacian_var(out, hole) > 0.5 * _laplacian_var(photo, hole) > 4 * _laplacian_var(fill, hole)
+
+
 @pytest.mark.parametrize("method", ["exemplar", "pieces"])
 def test_a_region_filled_at_full_resolution_gets_only_the_grain(method):
-    """Scaling removed nothing there: no texture is copied (the network's shapes stay as they
-    are), but a smooth fill in a noisy photo still gets the photo's noise."""
+    """In a small photo (VITON's 256 x 192) scaling removed nothing: no texture is copied (the
+    network's shapes stay as they are), but a smooth fill in a noisy photo still gets the photo's
+    noise."""
     rng = np.random.default_rng(4)
     photo = np.clip(cv2.resize(_textured(), (320, 240)) + rng.normal(0, 5, (240, 320, 3)), 0, 255).astype(np.uint8)
     hole = np.zeros(photo.shape[:2], bool)
@@ -323,7 +344,6 @@ def _stripes(h: int = 200, w: int = 240) -> np.ndarray:
     return np.clip(photo, 0, 255).astype(np.uint8)
 
 
-needs_patchmatch = pytest.mark.skipif(not exemplar_available(), reason="PyPatchMatch is not installed here")
 
 
 @needs_patchmatch
@@ -485,8 +505,10 @@ def test_patchmatch_started_early_gives_the_same_detail(monkeypatch):
     assert not started.running()
     np.testing.assert_array_equal(early, alone)
     assert not np.array_equal(early, fill)
-    # regions filled at the photo's own resolution need no PatchMatch
-    assert start_exemplars(photo, hole, find_regions(hole, target_scale=1.0), parsing, LIP_NECK) is None
+    # regions of a small photo filled at its own resolution need no PatchMatch
+    small, small_hole = photo[:, :320].copy(), left[:, :320].copy()
+    assert start_exemplars(small, small_hole, find_regions(small_hole, target_scale=1.0), parsing[:, :320],
+                           LIP_NECK) is None
 
 
 @needs_patchmatch
