@@ -62,7 +62,7 @@ against 18.35 / 10.96 / 0.0497 (docs/MODELS.md)."""
 SMALL_PHOTO_SIDE = 384
 """In a larger photo a hole filled at scale 1 is still a small crop seen at 100%, where the
 network paints smooth skin and fabric: PatchMatch's texture goes there too (small holes in the
-detail task's photos: LPIPS 0.284 to 0.239; close-ups 0.230 to 0.224; MODELS.md, session 17)."""
+detail task's photos: LPIPS 0.287 to 0.256, benchmarks/small_holes.py; close-ups 0.230 to 0.224)."""
 GRAIN_AT_FULL_RESOLUTION = True
 """...but they get the grain: the network's fill has no sensor noise at any scale (VITON
 18.36 / 10.97 / 0.0495 with it; on the detail task a close-up's detail / GT 0.04 -> 0.29)."""
