@@ -336,7 +336,8 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     backdrop = own[0] if own and own[0] is not None else synth  # what background pixels take
     # Full-resolution work only where it reaches the hole: its box and the blurs' reach around it.
     reach = int(np.ceil(3 * max(EXEMPLAR_SIGMA, EXEMPLAR_SEAM * cell, 2.0 / scale)))
-    work = box.grow(reach, shape)
+    work = box.grow(reach, shape)  # ... within what PatchMatch saw (a small hole's box grows less)
+    work = Box(max(work.y0, roi.y0), max(work.x0, roi.x0), min(work.y1, roi.y1), min(work.x1, roi.x1))
     wy, wx = work.y0 - roi.y0, work.x0 - roi.x0
     wsl = (slice(wy, wy + work.height), slice(wx, wx + work.width))
 

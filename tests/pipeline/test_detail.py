@@ -86,6 +86,11 @@ def test_a_small_hole_in_a_larger_photo_gets_texture_at_full_resolution():
     out = add_detail(photo, fill, hole, regions, method="exemplar", grain=False)
     np.testing.assert_array_equal(out[~hole], fill[~hole])
     assert _laplacian_var(out, hole) > 0.5 * _laplacian_var(photo, hole) > 4 * _laplacian_var(fill, hole)
+    tiny = np.zeros_like(hole)  # a hole whose blurs reach past what PatchMatch sees
+    tiny[100:110, 100:110] = True
+    out = add_detail(photo, _upscaled_fill(photo, tiny, 8), tiny, find_regions(tiny, target_scale=1.0),
+                     method="exemplar", grain=False)
+    np.testing.assert_array_equal(out[~tiny], photo[~tiny])
 
 
 @pytest.mark.parametrize("method", ["exemplar", "pieces"])
