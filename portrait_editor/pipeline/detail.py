@@ -1111,6 +1111,8 @@ def _add_grain(photo: np.ndarray, hole: np.ndarray, box: Box, result: np.ndarray
     wy, wx = max(0, (h - GRAIN_WINDOW) // 2), max(0, (w - GRAIN_WINDOW) // 2)
     window = (slice(wy, wy + GRAIN_WINDOW), slice(wx, wx + GRAIN_WINDOW))
     part = inside[window]
+    if np.count_nonzero(part) < 16:  # a frame of thin margins leaves the middle empty: all of it
+        window, part = (slice(None), slice(None)), inside
     core = part & cv2.erode(part.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     if np.count_nonzero(core) < 16:
         core = part

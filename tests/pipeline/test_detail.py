@@ -115,6 +115,19 @@ def test_a_region_filled_at_full_resolution_gets_only_the_grain(method):
     assert np.abs(cv2.blur(with_texture.astype(np.float32) - fill, (3, 3))[hole]).mean() > 3.5
 
 
+def test_grain_in_a_frame_of_thin_margins(recwarn):
+    """Margins on every side make a hole whose box is the whole canvas and whose middle is empty:
+    the hole's own noise is measured on all of it (a median of nothing warned and added none)."""
+    rng = np.random.default_rng(8)
+    photo = np.clip(cv2.resize(_textured(), (1000, 900)) + rng.normal(0, 6, (900, 1000, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[:5], hole[-7:], hole[:, :3], hole[:, -4:] = True, True, True, True
+    fill = np.where(hole[..., None], cv2.GaussianBlur(photo, (0, 0), 6), photo)
+    out = add_detail(photo, fill, hole, find_regions(hole, target_scale=1.0), method="pieces")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert (out.astype(np.float32) - fill)[hole].std() > 2.0  # the photo's noise came in
+
+
 def test_deterministic_and_fill_not_modified_in_place():
     photo = _textured()
     hole = np.zeros(photo.shape[:2], bool)
