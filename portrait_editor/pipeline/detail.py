@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from ..labels import UNKNOWN, LabelSet
-from .regions import Box, Region, bounding_box
+from .regions import Box, Region, bounding_box, shrink_mask
 
 METHODS = ("exemplar", "pieces", "patch", "cra")
 FULL_RESOLUTION = 1.0
@@ -209,8 +209,7 @@ def add_detail(
         sl = region.crop_slices()
         labels = None if groups is None else groups[parsing[sl]]
         cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
-        if region.scale >= FULL_RESOLUTION and max(hole.shape) <= SMALL_PHOTO_SIDE:
-            # a small photo filled at its own resolution: scaling removed nothing
+        if _grain_only(region, hole.shape):
             if grain and GRAIN_AT_FULL_RESOLUTION:  # but the network's fill has no sensor noise
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
         else:
@@ -227,6 +226,12 @@ def add_detail(
         if progress is not None:
             progress((i + 1) / len(regions))
     return out
+
+
+def _grain_only(region: Region, canvas: tuple[int, ...]) -> bool:
+    """Whether a region gets the grain only: a small photo filled at its own resolution, where
+    scaling removed nothing (``FULL_RESOLUTION``, ``SMALL_PHOTO_SIDE``)."""
+    return region.scale >= FULL_RESOLUTION and max(canvas) <= SMALL_PHOTO_SIDE
 
 
 def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int, labels: np.ndarray | None,
@@ -338,8 +343,8 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     reach = int(np.ceil(3 * max(EXEMPLAR_SIGMA, EXEMPLAR_SEAM * cell, 2.0 / scale)))
     work = box.grow(reach, shape)  # ... within what PatchMatch saw (a small hole's box grows less)
     work = Box(max(work.y0, roi.y0), max(work.x0, roi.x0), min(work.y1, roi.y1), min(work.x1, roi.x1))
-    wy, wx = work.y0 - roi.y0, work.x0 - roi.x0
-    wsl = (slice(wy, wy + work.height), slice(wx, wx + work.width))
+    wsl = work.within(roi)
+    wy, wx = wsl[0].start, wsl[1].start
 
     def full(small_result: np.ndarray) -> np.ndarray:
         if scale < 1:  # the output pixels of the work box, sampled from the shrunk copy
@@ -374,7 +379,8 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
             ground = texture if backdrop is synth else full(backdrop)
             if below and MARGIN_COLOUR_REACH > 0 and (~sub_hole[wsl]).any():
                 # PatchMatch's colours near the photo only; beyond, the network's fill with its texture
-                person += w * (net + ground - _smooth(ground, sigma) - person)
+                ground_detail = copied if backdrop is synth else ground - _smooth(ground, sigma)
+                person += w * (net + ground_detail - person)
                 photo_near = cv2.distanceTransform(sub_hole[wsl].astype(np.uint8), cv2.DIST_L2, 3)
                 w *= np.clip(1 - photo_near / (MARGIN_COLOUR_REACH * cells), 0, 1)[..., None]
             person += w * (ground - person)
@@ -419,10 +425,10 @@ def _exemplar_job(photo: np.ndarray, hole: np.ndarray, groups: np.ndarray | None
     sh, sw = max(8, int(round(roi.height * scale))), max(8, int(round(roi.width * scale)))
     small = cv2.resize(photo[sl], (sw, sh), interpolation=cv2.INTER_AREA) if scale < 1 else photo[sl]
     # a pixel of the shrunk copy is hole when any pixel it covers is: the hole never leaks in
-    small_hole = cv2.resize(sub_hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    small_hole = shrink_mask(sub_hole, (sh, sw))
     no_source = None
     if faces is not None and faces[sl].any():
-        no_source = cv2.resize(faces[sl].astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        no_source = shrink_mask(faces[sl], (sh, sw))
         no_source &= ~small_hole
     on_background = None if groups is None else groups[sl] == background
     runs = [no_source]
@@ -486,7 +492,7 @@ def start_exemplars(
     groups, background, face = _label_inputs(parsing, label_set, hole.shape)
     jobs = {}
     for i, region in enumerate(regions):
-        if region.scale >= FULL_RESOLUTION and max(hole.shape) <= SMALL_PHOTO_SIDE:
+        if _grain_only(region, hole.shape):
             continue
         sl = region.crop_slices()
         job = _exemplar_job(image[sl], hole[sl], None if groups is None else groups[parsing[sl]], background,
