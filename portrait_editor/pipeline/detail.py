@@ -117,6 +117,15 @@ colours near the photo only, fading to the network's over this many cells (0: ev
 PatchMatch's texture. Far below the feet PatchMatch copies feet, shadows and kerbs into the
 ground; above a head (sky, a wall) its colours are better than the network's. See MODELS.md,
 session 17."""
+SEAM_RAMP = 8.0
+"""Copied texture fades in over this many px inside the hole's edge (0: no fade). A copy cannot
+continue the photo's own texture in phase, and where the two meet they differ most: on the
+real-photo occlusions BPE 11.26 -> 10.3 with it, LPIPS unchanged (MODELS.md, session 18). Only the
+texture fades: the colours the stage changes (the background's from PatchMatch) stay, and the
+grain is added after, at full strength."""
+SEAM_LOWPASS = 3.0
+"""The stage's change to the fill splits into colours (a Gaussian of this sigma, px, over the hole
+pixels only) and texture (the rest) for ``SEAM_RAMP``."""
 MIN_CELL = 2
 MAX_TARGET_CELLS = 24_000
 """More hole cells than this (a huge hole at a fine scale): the cells grow, which keeps matching cheap."""
@@ -213,16 +222,21 @@ def add_detail(
             if grain and GRAIN_AT_FULL_RESOLUTION:  # but the network's fill has no sensor noise
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
         else:
+            before = out[sl].copy() if SEAM_RAMP > 0 else None
             if method == "exemplar":
                 started = None if exemplars is None else exemplars.result(i)
                 # a margin grown below the photo: the hole reaches the canvas's last row
                 below = region.outward and sl[0].stop == hole.shape[0] and bool(hole[-1, sl[1]].any())
                 _exemplar_region(image[sl], out[sl], hole[sl], cell, labels, background,
-                                 None if face is None else face[sl], grain=grain, seed=seed, rng=rng,
+                                 None if face is None else face[sl], seed=seed, rng=rng,
                                  started=started, below=below)
             else:
                 exemplar = None if labels is None else background_exemplar * (labels == background)
-                detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=grain, rng=rng)
+                detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=False, rng=rng)
+            if before is not None:
+                fade_at_seam(out[sl], before, hole[sl])
+            if grain:
+                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
         if progress is not None:
             progress((i + 1) / len(regions))
     return out
@@ -235,13 +249,13 @@ def _grain_only(region: Region, canvas: tuple[int, ...]) -> bool:
 
 
 def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: int, labels: np.ndarray | None,
-                     background: int, faces: np.ndarray | None, *, grain: bool, seed: int,
+                     background: int, faces: np.ndarray | None, *, seed: int,
                      rng: np.random.Generator, started: _Started | None = None, below: bool = False) -> None:
-    """``method="exemplar"`` on one region, in place on ``fill``: :func:`exemplar_crop`, the
-    pieces for what it cannot do (too little context, texture finer than its shrunk copy, faces),
-    then the grain."""
+    """``method="exemplar"`` on one region, in place on ``fill``: :func:`exemplar_crop`, and the
+    pieces for what it cannot do (too little context, texture finer than its shrunk copy, faces).
+    No grain: :func:`add_detail` adds it."""
     def pieces(target: np.ndarray, at: int) -> None:
-        detail_crop(photo, target, hole, at, labels, None, method="pieces", grain=grain, rng=rng)
+        detail_crop(photo, target, hole, at, labels, None, method="pieces", grain=False, rng=rng)
 
     on_face = faces is not None and (faces & hole).any()
     if on_face:  # faces get the pieces' fine texture: PatchMatch would clone eyes and mouths
@@ -253,11 +267,30 @@ def _exemplar_region(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell
         pieces(fill, cell)
     elif ran < EXEMPLAR_FULL_SCALE:  # PatchMatch worked on a shrunk copy: pieces add what is finer
         pieces(fill, max(MIN_CELL, int(round(1 / ran))))
-    elif grain:
-        detail_crop(photo, fill, hole, cell, labels, None, method="grain", rng=rng)
     if on_face:  # a soft switch: P's labels are blocky at a 12 MP photo's resolution
         w = _smooth(faces.astype(np.float32), EXEMPLAR_SEAM * max(1.0, float(cell)))[..., None]
         _paste(fill, w * pieced + (1 - w) * fill, hole)
+
+
+def fade_at_seam(fill: np.ndarray, before: np.ndarray, hole: np.ndarray) -> None:
+    """In place on ``fill``'s hole pixels: the texture the stage added to ``before`` (the fill it
+    started from) faded in over the first ``SEAM_RAMP`` px inside the hole's edge; the colours it
+    changed (below ``SEAM_LOWPASS``) are kept. Pixels beyond the ramp are left as they are."""
+    if SEAM_RAMP <= 0 or not hole.any() or hole.all():
+        return
+    dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+    near = hole & (dist < SEAM_RAMP)
+    if not near.any():
+        return
+    box = bounding_box(near).grow(int(np.ceil(3 * SEAM_LOWPASS)) + 1, hole.shape)
+    sl = box.slices()
+    inside = hole[sl].astype(np.float32)
+    change = (fill[sl].astype(np.float32) - before[sl].astype(np.float32)) * inside[..., None]
+    # the change's colours: a blur over hole pixels only (outside the hole the fill is not the stage's)
+    weight = np.maximum(cv2.GaussianBlur(inside, (0, 0), SEAM_LOWPASS), 1e-3)[..., None]
+    colours = cv2.GaussianBlur(change, (0, 0), SEAM_LOWPASS) / weight
+    ramp = np.clip(dist[sl] / SEAM_RAMP, 0, 1)[..., None]
+    _paste(fill[sl], before[sl].astype(np.float32) + colours + ramp * (change - colours), near[sl])
 
 
 def detail_crop(

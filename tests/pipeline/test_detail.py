@@ -9,11 +9,13 @@ import pytest
 from portrait_editor.labels import LIP_NECK, UNKNOWN
 from portrait_editor.pipeline import Cancelled, Completer, CompletionRequest, Margins
 from portrait_editor.pipeline.detail import (
+    SEAM_RAMP,
     TEXTURE_STRENGTH,
     _detail_gain,
     add_detail,
     detail_crop,
     exemplar_available,
+    fade_at_seam,
     start_exemplars,
 )
 from portrait_editor.pipeline.regions import find_regions
@@ -68,6 +70,29 @@ def test_restores_texture_and_keeps_pixels_outside_the_hole():
     blur = (31, 31)
     diff = cv2.blur(out.astype(np.float32), blur) - cv2.blur(fill.astype(np.float32), blur)
     assert np.abs(diff[inner]).mean() < 3.0
+
+
+def test_copied_texture_fades_in_at_the_seam_and_the_colours_stay():
+    h, w = 120, 160
+    hole = np.zeros((h, w), bool)
+    hole[30:100, 40:130] = True
+    before = np.full((h, w, 3), 100, np.uint8)
+    rng = np.random.default_rng(0)
+    texture = rng.normal(0, 20, (h, w, 1)).astype(np.float32)
+    # the stage made the hole 30 levels brighter (colours) and added texture
+    fill = np.where(hole[..., None], np.clip(130 + texture, 0, 255), before).astype(np.uint8)
+    faded = fill.copy()
+    fade_at_seam(faded, before, hole)
+    dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+    far = hole & (dist >= SEAM_RAMP)
+    np.testing.assert_array_equal(faded[~hole], fill[~hole])  # outside the hole: untouched
+    np.testing.assert_array_equal(faded[far], fill[far])  # beyond the ramp: untouched
+    edge, middle = hole & (dist < 2), hole & (dist >= 4) & (dist < SEAM_RAMP)
+    spread = lambda where: float(faded[where].astype(np.float32).std())  # noqa: E731
+    assert spread(edge) < 0.35 * float(fill[edge].astype(np.float32).std())
+    assert spread(edge) < spread(middle) < float(fill[middle].astype(np.float32).std())
+    # the brightening is kept right up to the edge
+    assert abs(float(faded[edge].mean()) - 130) < 3
 
 
 @needs_patchmatch
