@@ -34,7 +34,7 @@ from portrait_editor.pipeline.complete import face_window
 from portrait_editor.pipeline.weights import save_weights
 
 from .configs import DATA_ROOT, config_from_run, preset_config, run_metadata
-from .discriminators import FaceDiscriminator
+from .discriminators import FaceDiscriminator, crop_boxes, local_patch_boxes
 from .loop import (
     Checkpoint,
     Log,
@@ -81,6 +81,10 @@ class FaceTrainConfig:
     perceptual: str = "vgg16"
     vgg_path: str | None = None
     d_width: int = 64
+    # The face discriminator's view: 0 = F's whole window; N = an N x N square of it around the hole.
+    # On close-ups the hole is ~6% of the 128 px window, and a D averaging its logits over the
+    # whole window never left its initialisation (docs/MODELS.md, session 18).
+    d_window: int = 0
     val_fraction: float = 0.05
     seed: int = 0
     precision: str = "auto"
@@ -101,7 +105,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-lite-closeup": {"batch": 8, "lr": 2e-4, "lambda_p": 0.2, "lambda_l1": 1.0, "lambda_adv": 0.05,
                          "d_width": 32, "size": (256, 256), "crop": 128, "model": {"crop_size": 128},
                          "framing": "crop", "data": ("celebamask",), "data_weights": (1.0,),
-                         "zoom_range": (0.6, 1.0), "eval_every": 250, "eval_images": 32, "checkpoint_every": 100},
+                         "zoom_range": (0.6, 1.0), "eval_every": 250, "eval_images": 32, "checkpoint_every": 100,
+                         "d_window": 64},
     "tiny": {"preset": "tiny", "size": (64, 48), "crop": 32, "batch": 2, "steps": 4, "lambda_p": 0.0,
              "lambda_l1": 1.0, "min_face_hole": 1, "d_width": 8, "log_every": 1, "checkpoint_every": 2,
              "eval_every": 2, "eval_images": 4, "precision": "fp32"},
@@ -250,15 +255,16 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
             pred = (x + net(x, parsing, mask).float()).clamp(-1, 1)
         comp = target * (1 - mask) + pred * mask
         terms: dict[str, float] = {}
+        view = discriminator_view(mask, cfg.d_window)
         if adversarial:
             with autocast(device, cfg.precision):
-                loss_d = d_loss(d_face(target, cond), d_face(comp.detach(), cond))
+                loss_d = d_loss(d_face(*view(target, cond)), d_face(*view(comp.detach(), cond)))
             opt_d.zero_grad(set_to_none=True)
             loss_d.float().backward()
             opt_d.step()
             terms["d"] = loss_d.item()
         with autocast(device, cfg.precision):
-            logits = d_face(comp, cond) if adversarial else None
+            logits = d_face(*view(comp, cond)) if adversarial else None
             total, parts = criterion(pred, target, mask, global_logits=logits)
         opt_f.zero_grad(set_to_none=True)
         total.float().backward()
@@ -277,6 +283,16 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
     if ctx.main:
         export(unwrap(net), run_dir / "last", cfg, step, None)
     return run_dir
+
+
+def discriminator_view(mask: torch.Tensor, window: int):
+    """What the face discriminator sees of a batch of F's windows with holes ``mask``: a function
+    of (image, guidance) giving the whole windows (``window`` 0, or as large as them) or a
+    ``window`` square around each hole (:func:`local_patch_boxes`)."""
+    if window <= 0 or window >= min(mask.shape[-2:]):
+        return lambda image, guide: (image, guide)
+    boxes = local_patch_boxes(mask, window)
+    return lambda image, guide: (crop_boxes(image, boxes), crop_boxes(guide, boxes))
 
 
 @torch.no_grad()

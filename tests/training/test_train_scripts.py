@@ -207,3 +207,24 @@ def test_a_running_g_exports_the_step_in_its_checkpoint(tmp_path):
         torch.testing.assert_close(tensor, state[name].half().to(tensor.dtype))
     with pytest.raises(SystemExit, match="no last.pt"):
         export_main([str(tmp_path / "w"), "--checkpoint", "--dest", str(tmp_path / "x")])
+
+
+def test_face_discriminator_sees_a_window_around_the_hole():
+    from training.train_face import discriminator_view
+
+    mask = torch.zeros(2, 1, 128, 128)
+    mask[0, :, 90:110, 10:30] = 1  # near the bottom-left corner
+    mask[1, :, 40:60, 60:80] = 1
+    image = torch.arange(2 * 3 * 128 * 128, dtype=torch.float32).view(2, 3, 128, 128)
+    guide = torch.randn(2, 21, 128, 128)
+    whole = discriminator_view(mask, 0)(image, guide)
+    assert whole[0] is image and whole[1] is guide
+    seen, seen_guide = discriminator_view(mask, 64)(image, guide)
+    assert seen.shape == (2, 3, 64, 64) and seen_guide.shape == (2, 21, 64, 64)
+    for i in range(2):  # every hole pixel is inside the view, and the view inside the window
+        rows, cols = torch.nonzero(mask[i, 0], as_tuple=True)
+        top = int(torch.nonzero((image[i, 0] == seen[i, 0, 0, 0]).any(1))[0])
+        left = int(torch.nonzero((image[i, 0] == seen[i, 0, 0, 0]).any(0))[0])
+        assert top <= int(rows.min()) and int(rows.max()) < top + 64
+        assert left <= int(cols.min()) and int(cols.max()) < left + 64
+        torch.testing.assert_close(seen_guide[i], guide[i, :, top:top + 64, left:left + 64])
