@@ -255,7 +255,7 @@ def train(cfg: FaceTrainConfig, run_dir: Path, device_name: str = "auto") -> Pat
             pred = (x + net(x, parsing, mask).float()).clamp(-1, 1)
         comp = target * (1 - mask) + pred * mask
         terms: dict[str, float] = {}
-        view = discriminator_view(mask, cfg.d_window)
+        view = discriminator_view(mask, cfg.d_window) if adversarial else None
         if adversarial:
             with autocast(device, cfg.precision):
                 loss_d = d_loss(d_face(*view(target, cond)), d_face(*view(comp.detach(), cond)))

@@ -218,10 +218,8 @@ def add_detail(
         sl = region.crop_slices()
         labels = None if groups is None else groups[parsing[sl]]
         cell = max(MIN_CELL, int(round(cutoff / max(region.scale, 1e-6))))
-        if _grain_only(region, hole.shape):
-            if grain and GRAIN_AT_FULL_RESOLUTION:  # but the network's fill has no sensor noise
-                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
-        else:
+        grain_only = _grain_only(region, hole.shape)
+        if not grain_only:  # the texture first, faded in at the seam; the grain goes on top
             before = out[sl].copy() if SEAM_RAMP > 0 else None
             if method == "exemplar":
                 started = None if exemplars is None else exemplars.result(i)
@@ -235,8 +233,9 @@ def add_detail(
                 detail_crop(image[sl], out[sl], hole[sl], cell, labels, exemplar, method=method, grain=False, rng=rng)
             if before is not None:
                 fade_at_seam(out[sl], before, hole[sl])
-            if grain:
-                detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
+        # a fill at the photo's own resolution gets the grain too: the network's has no sensor noise
+        if grain and (GRAIN_AT_FULL_RESOLUTION or not grain_only):
+            detail_crop(image[sl], out[sl], hole[sl], cell, labels, None, method="grain", rng=rng)
         if progress is not None:
             progress((i + 1) / len(regions))
     return out
