@@ -546,3 +546,54 @@ def test_shoes_are_drawn_into_a_bottom_margin_by_the_body_prior(tiny_bundle, mon
     completer.body_prior = False
     without = completer.run(CompletionRequest(image=image, margins=Margins(0, 0, 300, 0))).parsing[400:]
     assert not np.isin(without, [ids("left-shoe"), ids("right-shoe")]).any()
+
+
+def test_a_band_below_the_photo_takes_the_colours_of_the_photos_bottom_rows():
+    """``diffuse_below``: under an orange and a blue half, a grey fill becomes orange and blue,
+    its own pattern kept; hole pixels inside the photo and every known pixel stay as they were."""
+    from portrait_editor.pipeline.complete import diffuse_below
+    from portrait_editor.pipeline.regions import Region
+
+    h, w, bottom = 120, 160, 80
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:bottom, : w // 2] = (230, 120, 30)
+    image[:bottom, w // 2:] = (30, 60, 220)
+    hole = np.zeros((h, w), bool)
+    hole[bottom:] = True
+    hole[20:40, 20:40] = True  # a hole inside the photo
+    fill = image.copy()
+    stripes = np.where((np.arange(w) // 4) % 2 == 0, 110, 150).astype(np.uint8)  # the network's pattern
+    fill[hole] = 128
+    fill[bottom:] = stripes[None, :, None]
+    region = Region(hole=Box(0, 0, h, w), crop=Box(0, 0, h, w), scale=0.5, work_size=(64, 80), touches_border=True,
+                    image_size=(h, w), outward=True)
+    before = fill.copy()
+    diffuse_below(image, fill, hole, region, bottom, share=1.0)
+    np.testing.assert_array_equal(fill[:bottom], before[:bottom])
+    band = fill[bottom + 10:, :].astype(float)
+    left, right = band[:, 10: w // 2 - 20].mean((0, 1)), band[:, w // 2 + 20: w - 10].mean((0, 1))
+    assert np.abs(left - (230, 120, 30)).max() < 25 and np.abs(right - (30, 60, 220)).max() < 25
+    # the stripes (finer than the network's resolution) are still there
+    row = fill[bottom + 20, 10: w // 2 - 20, 0].astype(float)
+    assert row.max() - row.min() > 25
+    half = before.copy()
+    diffuse_below(image, half, hole, region, bottom, share=0.5)
+    mid = half[bottom + 10:, 10: w // 2 - 20].astype(float).mean((0, 1))
+    assert np.all(np.abs(mid - (np.array((230, 120, 30)) + 130) / 2) < 25)
+
+
+def test_the_band_below_keeps_the_colours_of_a_parsing_the_user_painted(tiny_bundle, portrait, monkeypatch):
+    """The photo's colours go on into a bottom margin when stage I labelled it; with the user's
+    labels the networks' fill is left as it is (those labels say what goes there)."""
+    import portrait_editor.pipeline.complete as complete
+
+    calls = []
+    monkeypatch.setattr(complete, "diffuse_below", lambda *a, **k: calls.append(a[3].outward))
+    completer = Completer(tiny_bundle)
+    completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0)))
+    assert calls == [True]
+    completer.run(CompletionRequest(image=portrait, margins=Margins(20, 0, 0, 0)))  # above: never
+    h, w = portrait.shape[:2]
+    parsing = np.full((h + 30, w), tiny_bundle.label_set.id("background"), np.uint8)
+    completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
+    assert calls == [True]
