@@ -114,16 +114,18 @@ learned): the general network's ground cost 1.4 of L1 there. Under the kimono on
 session 13 body network's ground is 0.07-0.48 from the photo's on those bands (median 0.21) and
 0.60 under the kimono, so the switch still happens there alone."""
 MARGIN_DIFFUSION = 0.5
-"""Below the photo, where the ``extrapolation`` network fills the band (under a portrait, a
-scene: not legs, which go to ``extrapolation_body``), this share of the fill's colours (below a
-Gaussian of ``MARGIN_DIFFUSION_SIGMA``) is taken from the photo's bottom rows diffused into the
-band (OpenCV's Navier-Stokes inpainting) instead of the network's; the network's shapes and
-everything finer stay (0: the network's colours alone). Where it is unsure the network paints a
-pale grey-brown: the sample astronaut's orange suit faded to grey under her. On the 10 bottom
-bands of ``training.evaluate --task wild-extrapolation --limit 10``, L1 in the band fell by 1.1
-and LPIPS by 0.005; above the photo (8% bands over CCP's heads, where the border is hair and the
-truth a facade) the diffusion made L1 worse by 0.45, so it is used below only. Not with labels
-the user painted: they say what goes there (docs/MODELS.md, session 19)."""
+"""In a band grown below or beside the photo that the ``extrapolation`` network fills (under a
+portrait, beside a scene: not legs, which go to ``extrapolation_body``), this share of the fill's
+colours (below a Gaussian of ``MARGIN_DIFFUSION_SIGMA``) is taken from the photo's edge diffused
+into the band (OpenCV's Navier-Stokes inpainting) instead of the network's; the network's shapes
+and everything finer stay (0: the network's colours alone). Where it is unsure the network paints
+a pale grey-brown: the sample astronaut's orange suit faded to grey under her. On the 10 bottom
+bands of ``training.evaluate --task wild-extrapolation --limit 10`` L1 in the band fell by 1.1
+and LPIPS by 0.005; on 16 bands of 15% cut off the left or right of the same photos, L1 / BPE /
+LPIPS went from 31.78 / 10.14 / 0.192 to 29.68 / 9.95 / 0.184. Above the photo (8% bands over
+CCP's heads, where the edge is hair and the truth a facade) it made L1 worse by 0.45, so the top
+margin keeps the network's colours. Not with labels the user painted: they say what goes there
+(docs/MODELS.md, session 19)."""
 MARGIN_DIFFUSION_SIGMA = 1.5
 """In px of the network's working resolution (what it could draw)."""
 FACE_RESIDUAL_TAPS = 5
@@ -348,11 +350,13 @@ class Completer:
                 fill = image.copy()
                 for work in works:
                     _paste_fill(fill, hole, work)
-                if MARGIN_DIFFUSION > 0 and view is not None and request.margins.bottom > 0:
-                    bottom = hole.shape[0] - request.margins.bottom
-                    for work in works:  # a pale band under the photo: the photo's colours go on down
+                _, right, bottom, left = request.margins
+                if MARGIN_DIFFUSION > 0 and view is not None and (right or bottom or left):
+                    # pale bands below and beside the photo: the photo's colours go on (not above it)
+                    beyond = _margin_mask(hole.shape, (0, right, bottom, left))
+                    for work in works:
                         if work.region.outward and not work.body:
-                            diffuse_below(image, fill, hole, work.region, bottom)
+                            diffuse_into_margin(image, fill, hole, work.region, beyond)
                 timings["completion"] = time.perf_counter() - t
 
                 checkpoint()
@@ -713,22 +717,22 @@ def _cores_shared_with(exemplars: Exemplars | None, device: torch.device):
         torch.set_num_threads(threads)
 
 
-def diffuse_below(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, region: Region, bottom: int,
-                  share: float | None = None, sigma: float | None = None) -> None:
-    """In place on ``fill``'s hole pixels in ``region`` from canvas row ``bottom`` down (a band
-    grown below the photo): ``share`` (``MARGIN_DIFFUSION``) of the fill's colours below a
-    Gaussian of ``sigma`` (``MARGIN_DIFFUSION_SIGMA``) working px replaced by those of the photo
-    diffused into the hole (Navier-Stokes inpainting). Worked out on the crop at twice the working
-    resolution and added as a smooth correction: an 800 px band under a 12 MP photo costs about
-    0.1 s. (On the holes' box alone, a few tens of ms less, the small copy's pixel grid moves and
-    the wild margins measured 25.39 / 10.06 / 0.1812 against 25.31 / 9.98 / 0.1812.)"""
+def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, region: Region, beyond: np.ndarray,
+                        share: float | None = None, sigma: float | None = None) -> None:
+    """In place on ``fill``'s hole pixels in ``region`` that are set in ``beyond`` (canvas-size:
+    the margins whose colours go on from the photo): ``share`` (``MARGIN_DIFFUSION``) of the
+    fill's colours below a Gaussian of ``sigma`` (``MARGIN_DIFFUSION_SIGMA``) working px replaced
+    by those of the photo diffused into the hole (Navier-Stokes inpainting). Worked out on the
+    crop at twice the working resolution and added as a smooth correction: an 800 px band under a
+    12 MP photo costs about 0.1 s. (On the holes' box alone, a few tens of ms less, the small
+    copy's pixel grid moves and the wild margins measured 25.39 / 10.06 / 0.1812 against 25.31 /
+    9.98 / 0.1812.)"""
     share = MARGIN_DIFFUSION if share is None else share
     sigma = MARGIN_DIFFUSION_SIGMA if sigma is None else sigma
     sl = region.crop_slices()
     crop_hole = hole[sl]
-    below = crop_hole.copy()
-    below[: max(0, bottom - region.crop.y0)] = False
-    if share <= 0 or not below.any() or crop_hole.all():
+    band = crop_hole & beyond[sl]
+    if share <= 0 or not band.any() or crop_hole.all():
         return
     h, w = crop_hole.shape
     scale = min(1.0, 2 * region.scale)
@@ -741,13 +745,13 @@ def diffuse_below(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, region:
     change = cv2.GaussianBlur(diffused.astype(np.float32), (0, 0), s) - cv2.GaussianBlur(
         small_fill.astype(np.float32), (0, 0), s)
     # back to the crop's resolution over the band's box only (the correction is smooth)
-    box = bounding_box(below)
+    box = bounding_box(band)
     sy, sx = size[1] / h, size[0] / w
     matrix = np.float32([[sx, 0, (box.x0 + 0.5) * sx - 0.5], [0, sy, (box.y0 + 0.5) * sy - 0.5]])
     change = cv2.warpAffine(change, matrix, (box.width, box.height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_REPLICATE)
     change *= share
-    change[~below[box.slices()]] = 0
+    change[~band[box.slices()]] = 0
     target = fill[sl][box.slices()]
     np.copyto(target, cv2.add(target, change, dtype=cv2.CV_8U))  # rounded and saturated
 

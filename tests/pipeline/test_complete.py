@@ -549,9 +549,9 @@ def test_shoes_are_drawn_into_a_bottom_margin_by_the_body_prior(tiny_bundle, mon
 
 
 def test_a_band_below_the_photo_takes_the_colours_of_the_photos_bottom_rows():
-    """``diffuse_below``: under an orange and a blue half, a grey fill becomes orange and blue,
-    its own pattern kept; hole pixels inside the photo and every known pixel stay as they were."""
-    from portrait_editor.pipeline.complete import diffuse_below
+    """``diffuse_into_margin``: under an orange and a blue half, a grey fill becomes orange and
+    blue, its own pattern kept; hole pixels inside the photo and every known pixel stay as they were."""
+    from portrait_editor.pipeline.complete import diffuse_into_margin
     from portrait_editor.pipeline.regions import Region
 
     h, w, bottom = 120, 160, 80
@@ -568,7 +568,9 @@ def test_a_band_below_the_photo_takes_the_colours_of_the_photos_bottom_rows():
     region = Region(hole=Box(0, 0, h, w), crop=Box(0, 0, h, w), scale=0.5, work_size=(64, 80), touches_border=True,
                     image_size=(h, w), outward=True)
     before = fill.copy()
-    diffuse_below(image, fill, hole, region, bottom, share=1.0)
+    beyond = np.zeros((h, w), bool)
+    beyond[bottom:] = True
+    diffuse_into_margin(image, fill, hole, region, beyond, share=1.0)
     np.testing.assert_array_equal(fill[:bottom], before[:bottom])
     band = fill[bottom + 10:, :].astype(float)
     left, right = band[:, 10: w // 2 - 20].mean((0, 1)), band[:, w // 2 + 20: w - 10].mean((0, 1))
@@ -577,23 +579,28 @@ def test_a_band_below_the_photo_takes_the_colours_of_the_photos_bottom_rows():
     row = fill[bottom + 20, 10: w // 2 - 20, 0].astype(float)
     assert row.max() - row.min() > 25
     half = before.copy()
-    diffuse_below(image, half, hole, region, bottom, share=0.5)
+    diffuse_into_margin(image, half, hole, region, beyond, share=0.5)
     mid = half[bottom + 10:, 10: w // 2 - 20].astype(float).mean((0, 1))
     assert np.all(np.abs(mid - (np.array((230, 120, 30)) + 130) / 2) < 25)
 
 
-def test_the_band_below_keeps_the_colours_of_a_parsing_the_user_painted(tiny_bundle, portrait, monkeypatch):
-    """The photo's colours go on into a bottom margin when stage I labelled it; with the user's
-    labels the networks' fill is left as it is (those labels say what goes there)."""
+def test_bands_below_and_beside_the_photo_take_its_colours_unless_the_user_painted_the_labels(tiny_bundle, portrait,
+                                                                                              monkeypatch):
+    """The photo's colours go on into the bottom and side margins when stage I labelled them,
+    never into the top one; with the user's labels the networks' fill is left as it is (those
+    labels say what goes there)."""
     import portrait_editor.pipeline.complete as complete
 
     calls = []
-    monkeypatch.setattr(complete, "diffuse_below", lambda *a, **k: calls.append(a[3].outward))
+    monkeypatch.setattr(complete, "diffuse_into_margin", lambda *a, **k: calls.append(np.count_nonzero(a[4])))
     completer = Completer(tiny_bundle)
-    completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0)))
-    assert calls == [True]
-    completer.run(CompletionRequest(image=portrait, margins=Margins(20, 0, 0, 0)))  # above: never
     h, w = portrait.shape[:2]
+    completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0)))
+    assert calls == [30 * w]
+    completer.run(CompletionRequest(image=portrait, margins=Margins(20, 0, 0, 0)))  # above: never
+    assert calls == [30 * w]
+    completer.run(CompletionRequest(image=portrait, margins=Margins(20, 0, 0, 16)))  # beside: the side band
+    assert calls == [30 * w, 16 * (h + 20)]
     parsing = np.full((h + 30, w), tiny_bundle.label_set.id("background"), np.uint8)
     completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
-    assert calls == [True]
+    assert len(calls) == 2
