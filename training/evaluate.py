@@ -20,7 +20,7 @@ seed=0)[1]``, never trained on) and a hole seeded by the image's index in that s
 - parsing: P's stage-I parsing against the ground truth, mean IoU over the image and inside the
   hole (Table II), person and face IoU, from one confusion matrix per data set, and the shoes and
   legs P labels in the bottom bands;
-- wild-occlusion, wild-extrapolation, wild-faces, wild-parsing: the same on the validation photos
+- wild-occlusion, wild-extrapolation, wild-sides, wild-faces, wild-parsing: the same on the validation photos
   of the public sources at their own resolution (``training/wild_eval.py``); wild-parsing frames
   them three ways (as they are, 2x on the person, the person pasted small onto a scene).
 
@@ -467,6 +467,7 @@ def evaluate_completion(weights: Any, task: str = "occlusion", *, data_root: str
              "wild-occlusion": _wild_where(cases, "occlusion holes over the person (anywhere in scenes)"),
              "wild-extrapolation": _wild_where(cases, "20% cut at the bottom / 8% at the top, grown back "
                                                       "with margins"),
+             "wild-sides": _wild_where(cases, "15% cut at the left / right, grown back with margins"),
              "wild-faces": _wild_where(cases, "square holes over the face")}.get(
         task, f"ccp validation, {CCP_HEIGHT} px high, 20% cut at the bottom / 8% at the top, alternating")
     if bands:

@@ -7,6 +7,8 @@ sources (``training.wild_data.source_split``), at the photos' own resolution up 
   portraits and the close-ups, and anywhere in the scenes (a passer-by against a wall);
 - ``wild-extrapolation``: 20% cut off the bottom or 8% off the top (alternating) and grown back
   with canvas margins, as the editor does it, on the portraits and the scenes;
+- ``wild-sides``: 15% cut off the left or the right (alternating) and grown back, on the same
+  photos (widening a photo's frame);
 - ``wild-faces``: holes over large faces (the close-ups: faces of 200-350 px);
 - ``wild-parsing`` (P only, :func:`wild_parsing_cases`): the close-ups and the portraits with
   occlusion holes at several framings: the photo, a 2x zoom on the person, and the portraits'
@@ -26,17 +28,20 @@ import numpy as np
 from .masks import FaceHole, occlusion_masks
 from .wild_data import WILD_READERS, composite, round_robin, source_split
 
-WILD_TASKS = ("wild-occlusion", "wild-extrapolation", "wild-faces")
+WILD_TASKS = ("wild-occlusion", "wild-extrapolation", "wild-sides", "wild-faces")
 WILD_PARSING_TASK = "wild-parsing"
 SMALL_PERSON_HEIGHT = (0.25, 0.5)
 """People pasted onto scenes for the parsing task are this fraction of the scene's height."""
 WILD_MAX_SIDE = 1024
 WILD_SOURCES = {"wild-occlusion": ("portraits", "celebamask", "scenes"),
                 "wild-extrapolation": ("portraits", "scenes"),
+                "wild-sides": ("portraits", "scenes"),
                 "wild-faces": ("celebamask",)}
 WILD_BANDS = (("bottom", 0.20), ("top", 0.08))
 """The bands of the extrapolation task, taken in turn by the photos of each source (so portraits
 and scenes each get both: feet and ground below, heads and sky above)."""
+WILD_SIDE_BANDS = (("left", 0.15), ("right", 0.15))
+"""The bands of the ``wild-sides`` task, taken in turn the same way."""
 WILD_FACE_HOLE = 56
 """The face hole's side at a 256 px reference height: 112 px on a 512 px close-up, about a third
 to a half of the face."""
@@ -92,8 +97,9 @@ def wild_cases(task: str, sources_root: str | Path, limit: int | None = None,
         photo, parsing, person = _fit(sample["image"], sample["parsing"], sample.get("person"), max_side)
         rng = hole_rng(index)
         label = f"{key}/{name}"
-        if task == "wild-extrapolation":
-            side, fraction = WILD_BANDS[turn % len(WILD_BANDS)]
+        if task in ("wild-extrapolation", "wild-sides"):
+            bands = WILD_BANDS if task == "wild-extrapolation" else WILD_SIDE_BANDS
+            side, fraction = bands[turn % len(bands)]
             cropped, margins, band = extrapolation_input(photo, side, fraction, rng)
             canvas, hole = expand_canvas(cropped, None, margins)
             cases.append(Case(name=label, dataset=key, image=cropped, mask=None, margins=margins, canvas=canvas,

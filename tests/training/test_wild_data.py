@@ -207,6 +207,10 @@ def test_wild_cases_cover_the_tasks(sources, monkeypatch):
     assert all(c.mask is None and c.margins.any() and c.canvas.shape == c.target.shape for c in ext)
     sides = {(c.dataset, "bottom" if c.margins.bottom else "top") for c in ext}
     assert sides == {(key, side) for key in ("portraits", "scenes") for side in ("bottom", "top")}  # each source both
+    wide = wild_cases("wild-sides", sources, limit=2)
+    assert {(c.dataset, "left" if c.margins.left else "right") for c in wide} == {
+        (key, side) for key in ("portraits", "scenes") for side in ("left", "right")}
+    assert all(not c.margins.top and not c.margins.bottom and c.canvas.shape == c.target.shape for c in wide)
     faces = wild_cases("wild-faces", sources, limit=3)
     assert faces and all((c.hole & (c.parsing == L("face"))).any() for c in faces)
     assert wild_cases("wild-occlusion", sources.parent / "nothing") == []
