@@ -35,6 +35,7 @@ from .regions import (
     Box,
     Region,
     bounding_box,
+    enlarge_box,
     expand_canvas,
     find_regions,
     from_work,
@@ -230,7 +231,6 @@ class _Work:
     hole: np.ndarray  # work h x w bool
     parsing: np.ndarray | None = None  # work h x w uint8
     result: np.ndarray | None = None  # work h x w x 3 uint8
-    body: bool = False  # filled by the body network (legs beyond the border)
 
 
 class Completer:
@@ -355,7 +355,7 @@ class Completer:
                     # pale bands below and beside the photo: the photo's colours go on (not above it)
                     beyond = _margin_mask(hole.shape, (0, right, bottom, left))
                     for work in works:
-                        if work.region.outward and not work.body:
+                        if work.region.outward and self._network(work) is not self.bundle.extrapolation_body:
                             diffuse_into_margin(image, fill, hole, work.region, beyond)
                 timings["completion"] = time.perf_counter() - t
 
@@ -583,7 +583,6 @@ class Completer:
     def _complete(self, work: _Work) -> np.ndarray:
         x, m = self._to_tensors(work.image, work.hole)
         net = self._network(work)
-        work.body = net is self.bundle.extrapolation_body
         parsing = torch.from_numpy(work.parsing.astype(np.int64)).to(self.device)[None]
         y = self._generate(net, x, parsing, m)
         scene_net = self.bundle.extrapolation
@@ -746,10 +745,7 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
         small_fill.astype(np.float32), (0, 0), s)
     # back to the crop's resolution over the band's box only (the correction is smooth)
     box = bounding_box(band)
-    sy, sx = size[1] / h, size[0] / w
-    matrix = np.float32([[sx, 0, (box.x0 + 0.5) * sx - 0.5], [0, sy, (box.y0 + 0.5) * sy - 0.5]])
-    change = cv2.warpAffine(change, matrix, (box.width, box.height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_REPLICATE)
+    change = enlarge_box(change, (h, w), box)
     change *= share
     change[~band[box.slices()]] = 0
     target = fill[sl][box.slices()]

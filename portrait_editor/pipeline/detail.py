@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from ..labels import UNKNOWN, LabelSet
-from .regions import Box, Region, bounding_box, shrink_mask
+from .regions import Box, Region, bounding_box, enlarge_box, shrink_mask
 
 METHODS = ("exemplar", "pieces", "patch", "cra")
 FULL_RESOLUTION = 1.0
@@ -395,15 +395,12 @@ def exemplar_crop(photo: np.ndarray, fill: np.ndarray, hole: np.ndarray, cell: i
     work = box.grow(reach, shape)  # ... within what PatchMatch saw (a small hole's box grows less)
     work = Box(max(work.y0, roi.y0), max(work.x0, roi.x0), min(work.y1, roi.y1), min(work.x1, roi.x1))
     wsl = work.within(roi)
-    wy, wx = wsl[0].start, wsl[1].start
+    work_in_roi = Box(wsl[0].start, wsl[1].start, wsl[0].stop, wsl[1].stop)
 
     def full(small_result: np.ndarray) -> np.ndarray:
         if scale < 1:  # the output pixels of the work box, sampled from the shrunk copy
-            sy, sx = small_result.shape[0] / roi.height, small_result.shape[1] / roi.width
-            matrix = np.float32([[sx, 0, (wx + 0.5) * sx - 0.5], [0, sy, (wy + 0.5) * sy - 0.5]])
-            small_result = cv2.warpAffine(small_result, matrix, (work.width, work.height),
-                                          flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                                          borderMode=cv2.BORDER_REFLECT)
+            small_result = enlarge_box(small_result, (roi.height, roi.width), work_in_roi, cv2.INTER_CUBIC,
+                                       cv2.BORDER_REFLECT)
         else:
             small_result = small_result[wsl]
         return small_result.astype(np.float32)

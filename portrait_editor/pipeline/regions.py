@@ -441,6 +441,17 @@ def from_work(
     return _resize(work_pixels, region.crop_size, flag)
 
 
+def enlarge_box(small: np.ndarray, shape: tuple[int, int], box: Box, interpolation: int = cv2.INTER_LINEAR,
+                border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """The pixels of ``box`` of an image of ``shape`` (h, w), sampled from ``small``, a resized copy
+    of that whole image (pixel centres aligned as ``cv2.resize`` aligns them): only the box is
+    enlarged, not the whole image."""
+    sy, sx = small.shape[0] / shape[0], small.shape[1] / shape[1]
+    matrix = np.float32([[sx, 0, (box.x0 + 0.5) * sx - 0.5], [0, sy, (box.y0 + 0.5) * sy - 0.5]])
+    return cv2.warpAffine(small, matrix, (box.width, box.height), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                          borderMode=border)
+
+
 def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``mask`` (bool) at ``size`` (h, w), a pixel set when any pixel it covers is set: a hole
     never leaks into the context of a shrunk copy. The same as ``cv2.resize(mask.astype(float32),
