@@ -28,7 +28,7 @@ import torch
 from ..labels import UNKNOWN
 from ..models.blocks import fold_batch_norms
 from .blend import blend
-from .detail import Exemplars, add_detail, start_exemplars
+from .detail import Exemplars, add_detail, start_exemplars, texture_groups
 from .face import mirror_face
 from .regions import (
     MAX_UPSCALE,
@@ -49,6 +49,7 @@ from .structure import (
     clear_heads_inside_holes,
     clear_stray_faces,
     continues_legs,
+    end_neck_below,
     extend_below,
 )
 from .weights import ModelBundle, cpu_supports_bf16, training_config
@@ -129,6 +130,17 @@ margin keeps the network's colours. Not with labels the user painted: they say w
 (docs/MODELS.md, session 19)."""
 MARGIN_DIFFUSION_SIGMA = 1.5
 """In px of the network's working resolution (what it could draw)."""
+MARGIN_BY_CLASS = True
+"""The diffused colours keep to the parsing map's texture classes (``diffuse_into_margin``'s
+``classes``): the top that closes under a neck takes the top's colours, not the skin's above it.
+On the 10 bottom bands of ``wild-extrapolation --limit 10``, with ``END_NECKS``, L1 in the band
+fell by 1.0 (docs/MODELS.md, session 20)."""
+MARGIN_CLASS_SOURCES = 64
+"""A class's band pixels take their colours from that class when the photo shows at least this
+many of its pixels (on the diffusion's copy; else from every class)."""
+END_NECKS = True
+"""Below a portrait, a neck that P runs down the band ends under the chin and the clothing closes
+under it (``structure.end_neck_below``); G painted a column of skin to the canvas's bottom."""
 FACE_RESIDUAL_TAPS = 5
 """The residual of an F with transposed convolutions (``upsample: deconv``) goes through
 :func:`remove_checkerboard` with this many taps (0: none) at F's size, before it is enlarged to
@@ -325,6 +337,8 @@ class Completer:
             # legs and shoes below the photo, where P leaves the labels unknown (structure.py)
             bottom = hole.shape[0] - request.margins.bottom
             parsing_full[:] = clear_detached_heads(parsing_full, bottom, self.bundle.label_set)
+            if END_NECKS:  # the clothing closes under a portrait's neck
+                parsing_full[:] = end_neck_below(parsing_full, bottom, self.bundle.label_set)
             parsing_full[:] = extend_below(parsing_full, bottom, self.bundle.label_set)
             for work in works:
                 if work.region.outward:
@@ -354,9 +368,10 @@ class Completer:
                 if MARGIN_DIFFUSION > 0 and view is not None and (right or bottom or left):
                     # pale bands below and beside the photo: the photo's colours go on (not above it)
                     beyond = _margin_mask(hole.shape, (0, right, bottom, left))
+                    classes = texture_groups(self.bundle.label_set)[parsing_full] if MARGIN_BY_CLASS else None
                     for work in works:
                         if work.region.outward and self._network(work) is not self.bundle.extrapolation_body:
-                            diffuse_into_margin(image, fill, hole, work.region, beyond)
+                            diffuse_into_margin(image, fill, hole, work.region, beyond, classes=classes)
                 timings["completion"] = time.perf_counter() - t
 
                 checkpoint()
@@ -717,7 +732,8 @@ def _cores_shared_with(exemplars: Exemplars | None, device: torch.device):
 
 
 def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, region: Region, beyond: np.ndarray,
-                        share: float | None = None, sigma: float | None = None) -> None:
+                        share: float | None = None, sigma: float | None = None,
+                        classes: np.ndarray | None = None) -> None:
     """In place on ``fill``'s hole pixels in ``region`` that are set in ``beyond`` (canvas-size:
     the margins whose colours go on from the photo): ``share`` (``MARGIN_DIFFUSION``) of the
     fill's colours below a Gaussian of ``sigma`` (``MARGIN_DIFFUSION_SIGMA``) working px replaced
@@ -725,7 +741,11 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
     crop at twice the working resolution and added as a smooth correction: an 800 px band under a
     12 MP photo costs about 0.1 s. (On the holes' box alone, a few tens of ms less, the small
     copy's pixel grid moves and the wild margins measured 25.39 / 10.06 / 0.1812 against 25.31 /
-    9.98 / 0.1812.)"""
+    9.98 / 0.1812.)
+
+    ``classes``: the canvas's texture class per pixel (``detail.texture_groups`` of the parsing map;
+    -1: any). A band pixel of a class the photo's edge shows takes its colours from that class
+    only: the garment closing under a neck from the garment, not from the neck's skin above it."""
     share = MARGIN_DIFFUSION if share is None else share
     sigma = MARGIN_DIFFUSION_SIGMA if sigma is None else sigma
     sl = region.crop_slices()
@@ -738,7 +758,10 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
     small_hole = shrink_mask(crop_hole, (size[1], size[0]))
     small = cv2.resize(image[sl], size, interpolation=cv2.INTER_AREA) if scale < 1 else image[sl]
-    diffused = cv2.inpaint(np.ascontiguousarray(small), small_hole.astype(np.uint8) * 255, 3, cv2.INPAINT_NS)
+    small = np.ascontiguousarray(small)
+    diffused = cv2.inpaint(small, small_hole.astype(np.uint8) * 255, 3, cv2.INPAINT_NS)
+    if classes is not None:
+        _diffuse_by_class(small, small_hole, cv2.resize(classes[sl], size, interpolation=cv2.INTER_NEAREST), diffused)
     small_fill = cv2.resize(fill[sl], size, interpolation=cv2.INTER_AREA) if scale < 1 else fill[sl]
     s = sigma * scale / region.scale  # working px -> px of the small copy
     change = cv2.GaussianBlur(diffused.astype(np.float32), (0, 0), s) - cv2.GaussianBlur(
@@ -750,6 +773,24 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
     change[~band[box.slices()]] = 0
     target = fill[sl][box.slices()]
     np.copyto(target, cv2.add(target, change, dtype=cv2.CV_8U))  # rounded and saturated
+
+
+def _diffuse_by_class(small: np.ndarray, small_hole: np.ndarray, classes: np.ndarray, diffused: np.ndarray) -> None:
+    """In place on ``diffused``: the hole pixels of each class (>= 0) diffused again from the known
+    pixels of that class only, where the photo shows at least ``MARGIN_CLASS_SOURCES`` of them."""
+    for group in np.unique(classes[small_hole]):
+        if group < 0:
+            continue
+        mine = small_hole & (classes == group)
+        # the sources near those pixels only: the inpainting's cost grows with what it fills
+        box = bounding_box(mine)
+        box = box.grow(max(32, (box.height + box.width) // 8), mine.shape)
+        sl = box.slices()
+        sources = ~small_hole[sl] & (classes[sl] == group)
+        if np.count_nonzero(sources) < MARGIN_CLASS_SOURCES:
+            continue
+        own = cv2.inpaint(small[sl], (~sources).astype(np.uint8) * 255, 3, cv2.INPAINT_NS)
+        diffused[sl][mine[sl]] = own[mine[sl]]
 
 
 def _margin_mask(shape: tuple[int, int], margins) -> np.ndarray:

@@ -54,6 +54,16 @@ STRAY_FACE_SPAN = 1.0
 """...and within this many of its face widths to either side is no face (no person has one there)."""
 STRAY_WORK_SIDE = 1024
 """``clear_stray_faces`` finds regions on a copy of the map at most this many px a side."""
+NECK_FACE_WIDTHS = 0.4
+"""``end_neck_below``: below the photo a neck goes on this many face widths under the chin, then
+the clothing closes under it."""
+NECK_SIDE_WIDTHS = 0.15
+"""...and at the sides of the neck this many (a collar's curve when less)."""
+NECK_ROW_NEIGHBOURS = False
+"""Below the neck, a row takes the labels beside the neck in that row (else the garment at the edge)."""
+FACE_HEIGHT_WIDTHS = 1.4
+"""``end_neck_below``: a face cut by the photo's bottom edge ends this many face widths below its
+top (where its chin would be)."""
 _EDGE_ROWS = 0.02
 """The bottom rows of the photo (as a fraction of its height) that say what reaches its edge."""
 
@@ -61,6 +71,8 @@ _LEGWEAR = ("pants", "jumpsuits", "left-leg", "right-leg", "socks")
 _TO_KNEES = ("skirt", "dress")
 _TO_HIPS = ("upper-clothes", "coat")
 _HEAD = ("hair", "face", "hat")
+_SKIN_BELOW = ("face", "neck")
+_GARMENTS = _TO_HIPS + _TO_KNEES + ("jumpsuits",)
 
 
 def _ids(labels: LabelSet, names: tuple[str, ...]) -> list[int]:
@@ -179,6 +191,72 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
         hits = np.unique(parts[(ys + y) * factor - y0, (xs + x) * factor - x0])
         out[y0:y1, x0:x1][np.isin(parts, hits[hits > 0])] = UNKNOWN
     return out
+
+
+def end_neck_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet, *,
+                   under_skin: bool = True) -> np.ndarray:
+    """``parsing`` (canvas size) with the face and neck labels below ``photo_bottom`` ended where a
+    neck ends: ``NECK_FACE_WIDTHS`` face widths under the chin (``FACE_HEIGHT_WIDTHS`` below the
+    face's top when the photo cuts the face). Below that, those pixels take the garment that
+    reaches the photo's edge nearest their column (no garment: ``UNKNOWN``), and so do the
+    ``UNKNOWN`` pixels under a face or neck at the edge (``under_skin``). P continues a portrait's
+    neck, or a face it sees in a lace top, to the bottom of a band grown under it, and G paints a
+    column of skin down to the canvas's edge. ``parsing`` itself when nothing changes."""
+    h, w = parsing.shape
+    skin_ids = _ids(labels, _SKIN_BELOW)
+    if photo_bottom >= h or photo_bottom < 1 or not labels.has("face"):
+        return parsing
+    face = parsing[:photo_bottom] == labels.id("face")
+    rows = np.flatnonzero(face.any(1))
+    if len(rows) < 2:
+        return parsing
+    edge_rows = max(1, int(round(_EDGE_ROWS * photo_bottom)))
+    edge = parsing[photo_bottom - edge_rows:photo_bottom]
+    skin_columns = np.isin(edge, skin_ids).any(0)
+    width = float(np.percentile(face.sum(1)[rows], 90))
+    chin = float(rows[-1] + 1)
+    if face[photo_bottom - edge_rows:].any():  # the photo cuts the face
+        chin = max(chin, rows[0] + FACE_HEIGHT_WIDTHS * width)
+    neck = np.full(w, chin + NECK_FACE_WIDTHS * width)
+    if NECK_SIDE_WIDTHS < NECK_FACE_WIDTHS:  # a collar's curve: lowest in the middle of the neck
+        for a, b in _runs(skin_columns):
+            t = (np.arange(a, b) - (a + b - 1) / 2) / max(1.0, (b - a) / 2)
+            neck[a:b] = chin + width * (NECK_SIDE_WIDTHS + (NECK_FACE_WIDTHS - NECK_SIDE_WIDTHS) * (1 - t * t))
+    start = max(photo_bottom, int(np.floor(neck.min())))
+    if start >= h:
+        return parsing
+    lower = parsing[start:]
+    change = np.isin(lower, skin_ids)
+    if under_skin:
+        change |= (lower == UNKNOWN) & skin_columns
+    change &= np.arange(start, h)[:, None] >= neck[None, :]
+    if not change.any():
+        return parsing
+    garment_ids = _ids(labels, _GARMENTS)
+    column_label = np.full(w, UNKNOWN, np.int64)
+    if garment_ids:
+        counts = np.stack([(edge == i).sum(0) for i in garment_ids])
+        worn = counts.max(0) > 0
+        if worn.any():  # each column takes the garment of the nearest column that shows one
+            column_label = np.asarray(garment_ids)[counts.argmax(0)][_nearest(worn)]
+    new = np.broadcast_to(column_label, lower.shape).copy()
+    if NECK_ROW_NEIGHBOURS:  # ... or, where the row shows another label beside the neck, that one
+        kept = ~change & ~np.isin(lower, skin_ids)
+        for y in np.flatnonzero(change.any(1)):
+            if kept[y].any():
+                new[y] = lower[y][_nearest(kept[y])]
+    out = parsing.copy()
+    out[start:][change] = new[change]
+    return out
+
+
+def _nearest(present: np.ndarray) -> np.ndarray:
+    """For every index of the 1-D ``present`` (at least one True), the nearest index where it is True."""
+    near = np.flatnonzero(present)
+    x = np.arange(len(present))
+    right = np.clip(np.searchsorted(near, x), 0, len(near) - 1)
+    left = np.clip(right - 1, 0, len(near) - 1)
+    return np.where(np.abs(near[left] - x) <= np.abs(near[right] - x), near[left], near[right])
 
 
 def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:

@@ -584,6 +584,55 @@ def test_a_band_below_the_photo_takes_the_colours_of_the_photos_bottom_rows():
     assert np.all(np.abs(mid - (np.array((230, 120, 30)) + 130) / 2) < 25)
 
 
+def test_the_neck_ends_below_the_photo_only_in_stage_is_labels(tiny_bundle, portrait, monkeypatch):
+    """``structure.end_neck_below`` runs on stage I's map when the canvas grows at the bottom; a
+    map the user painted is used as it is."""
+    import portrait_editor.pipeline.complete as complete
+
+    calls = []
+    real = complete.end_neck_below
+    monkeypatch.setattr(complete, "end_neck_below", lambda p, b, ls: calls.append(b) or real(p, b, ls))
+    completer = Completer(tiny_bundle)
+    h, w = portrait.shape[:2]
+    completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0)))
+    assert calls == [h]
+    completer.run(CompletionRequest(image=portrait, margins=Margins(20, 16, 0, 0)))
+    assert calls == [h]
+    parsing = np.full((h + 30, w), tiny_bundle.label_set.id("background"), np.uint8)
+    completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
+    assert calls == [h]
+
+
+def test_a_class_in_the_band_takes_its_colours_from_that_class_in_the_photo():
+    """With ``classes``, the band under a neck labelled as the top takes the top's blue, not the
+    neck's skin; unknown pixels (-1) still take what is above them."""
+    from portrait_editor.pipeline.complete import diffuse_into_margin
+    from portrait_editor.pipeline.regions import Region
+
+    h, w, bottom = 120, 160, 80
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:bottom] = (40, 60, 200)  # a blue top
+    image[:bottom, 60:100] = (230, 170, 140)  # a neck down to the edge
+    classes = np.full((h, w), 5, np.int16)  # the top's class
+    classes[:bottom, 60:100] = 1000  # skin
+    classes[bottom:, 140:] = -1
+    hole = np.zeros((h, w), bool)
+    hole[bottom:] = True
+    region = Region(hole=Box(0, 0, h, w), crop=Box(0, 0, h, w), scale=0.5, work_size=(64, 80), touches_border=True,
+                    image_size=(h, w), outward=True)
+    beyond = hole.copy()
+    fill = image.copy()
+    fill[hole] = 128
+    plain = fill.copy()
+    diffuse_into_margin(image, plain, hole, region, beyond, share=1.0)
+    diffuse_into_margin(image, fill, hole, region, beyond, share=1.0, classes=classes)
+    under_neck = (slice(bottom + 10, h), slice(70, 90))
+    assert np.abs(plain[under_neck].astype(float).mean((0, 1)) - (230, 170, 140)).max() < 30
+    assert np.abs(fill[under_neck].astype(float).mean((0, 1)) - (40, 60, 200)).max() < 30
+    assert np.abs(fill[bottom:, 150:].astype(int) - plain[bottom:, 150:]).max() <= 2
+    np.testing.assert_array_equal(fill[:bottom], image[:bottom])
+
+
 def test_bands_below_and_beside_the_photo_take_its_colours_unless_the_user_painted_the_labels(tiny_bundle, portrait,
                                                                                               monkeypatch):
     """The photo's colours go on into the bottom and side margins when stage I labelled them,

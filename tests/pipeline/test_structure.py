@@ -13,6 +13,7 @@ from portrait_editor.pipeline.structure import (
     SHOE_HEADS,
     clear_detached_heads,
     clear_stray_faces,
+    end_neck_below,
     extend_below,
 )
 
@@ -121,6 +122,45 @@ def test_a_face_guessed_below_a_portraits_border_is_cleared_but_a_cut_chin_goes_
     close[80:100, 30:42] = L("face")
     close[100:115, 30:42] = L("face")
     np.testing.assert_array_equal(clear_detached_heads(close, 100, LIP_NECK), close)
+
+
+def _close_up(canvas_h=200, photo_h=100):
+    """A head-and-shoulders portrait: face rows 10-50 (40 px wide, columns 20-60), a neck at
+    columns 30-50 down to the photo's edge, a top beside it; the canvas below unknown."""
+    p = np.zeros((canvas_h, 80), np.uint8)
+    p[0:10, 20:60] = L("hair")
+    p[10:50, 20:60] = L("face")
+    p[50:photo_h, 5:75] = L("upper-clothes")
+    p[50:photo_h, 30:50] = L("neck")
+    p[photo_h:] = UNKNOWN
+    return p
+
+
+def test_a_neck_that_p_runs_down_a_band_ends_under_the_chin_and_the_top_closes_under_it():
+    p = _close_up()
+    p[100:200, 30:50] = L("neck")  # P's neck, down to the canvas's bottom
+    out = end_neck_below(p, 100, LIP_NECK)
+    np.testing.assert_array_equal(out[:100], p[:100])
+    # the neck ends NECK_FACE_WIDTHS face widths (40 px) below the chin (row 50), above the border
+    assert (out[100:, 30:50] == L("upper-clothes")).all()
+    # the unknown pixels under the neck close too; those beside it are left to P and G
+    q = _close_up()
+    out = end_neck_below(q, 100, LIP_NECK)
+    assert (out[120:, 30:50] == L("upper-clothes")).all()
+    assert (out[100:, :30] == UNKNOWN).all() and (out[100:, 50:] == UNKNOWN).all()
+    # a neck cut higher, its chin near the edge: the neck goes on below the border before it ends
+    r = _close_up()
+    r[10:50] = r[60:100]  # no face: nothing to measure a neck by
+    r[:10] = L("hair")
+    assert end_neck_below(r, 100, LIP_NECK) is r
+    low = _close_up()
+    low[40:95, 20:60] = L("face")  # the chin at row 95, 55 face rows: the neck runs past the border
+    low[95:100, 30:50] = L("neck")
+    low[100:200, 30:50] = L("neck")
+    out = end_neck_below(low, 100, LIP_NECK)
+    assert (out[100:105, 38:42] == L("neck")).all()
+    assert out[105, 30] == L("upper-clothes") and out[105, 40] == L("neck")  # a collar's curve
+    assert (out[140:, 30:50] == L("upper-clothes")).all()
 
 
 def test_continues_legs_needs_legs_or_shoes_over_a_share_of_the_hole():
