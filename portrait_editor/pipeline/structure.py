@@ -59,8 +59,6 @@ NECK_FACE_WIDTHS = 0.4
 the clothing closes under it."""
 NECK_SIDE_WIDTHS = 0.15
 """...and at the sides of the neck this many (a collar's curve when less)."""
-NECK_ROW_NEIGHBOURS = False
-"""Below the neck, a row takes the labels beside the neck in that row (else the garment at the edge)."""
 FACE_HEIGHT_WIDTHS = 1.4
 """``end_neck_below``: a face cut by the photo's bottom edge ends this many face widths below its
 top (where its chin would be)."""
@@ -239,14 +237,8 @@ def end_neck_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet, *,
         worn = counts.max(0) > 0
         if worn.any():  # each column takes the garment of the nearest column that shows one
             column_label = np.asarray(garment_ids)[counts.argmax(0)][_nearest(worn)]
-    new = np.broadcast_to(column_label, lower.shape).copy()
-    if NECK_ROW_NEIGHBOURS:  # ... or, where the row shows another label beside the neck, that one
-        kept = ~change & ~np.isin(lower, skin_ids)
-        for y in np.flatnonzero(change.any(1)):
-            if kept[y].any():
-                new[y] = lower[y][_nearest(kept[y])]
     out = parsing.copy()
-    out[start:][change] = new[change]
+    out[start:][change] = np.broadcast_to(column_label, lower.shape)[change]
     return out
 
 
