@@ -77,6 +77,19 @@ def _ids(labels: LabelSet, names: tuple[str, ...]) -> list[int]:
     return [labels.id(n) for n in names if labels.has(n)]
 
 
+def _edge(parsing: np.ndarray, photo_bottom: int) -> np.ndarray:
+    """The photo's bottom rows (``_EDGE_ROWS`` of its height, at least one): what reaches its edge."""
+    return parsing[photo_bottom - max(1, int(round(_EDGE_ROWS * photo_bottom))):photo_bottom]
+
+
+def _column_labels(edge: np.ndarray, ids: list[int]) -> np.ndarray:
+    """Per column of ``edge``, the most frequent of ``ids`` in it; -1 where none is."""
+    if not ids:
+        return np.full(edge.shape[1], -1, np.int64)
+    counts = np.stack([(edge == i).sum(0) for i in ids])  # ids x W
+    return np.where(counts.max(0) > 0, np.asarray(ids)[counts.argmax(0)], -1)
+
+
 def head_size(parsing: np.ndarray, labels: LabelSet) -> tuple[int, float] | None:
     """``(head top row, head height)`` from the hair, face and hat labels; None without a face."""
     if not labels.has("face"):
@@ -191,13 +204,12 @@ def clear_stray_faces(parsing: np.ndarray, labels: LabelSet) -> np.ndarray:
     return out
 
 
-def end_neck_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet, *,
-                   under_skin: bool = True) -> np.ndarray:
+def end_neck_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np.ndarray:
     """``parsing`` (canvas size) with the face and neck labels below ``photo_bottom`` ended where a
     neck ends: ``NECK_FACE_WIDTHS`` face widths under the chin (``FACE_HEIGHT_WIDTHS`` below the
     face's top when the photo cuts the face). Below that, those pixels take the garment that
     reaches the photo's edge nearest their column (no garment: ``UNKNOWN``), and so do the
-    ``UNKNOWN`` pixels under a face or neck at the edge (``under_skin``). P continues a portrait's
+    ``UNKNOWN`` pixels under a face or neck at the edge. P continues a portrait's
     neck, or a face it sees in a lace top, to the bottom of a band grown under it, and G paints a
     column of skin down to the canvas's edge. ``parsing`` itself when nothing changes."""
     h, w = parsing.shape
@@ -208,35 +220,28 @@ def end_neck_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet, *,
     rows = np.flatnonzero(face.any(1))
     if len(rows) < 2:
         return parsing
-    edge_rows = max(1, int(round(_EDGE_ROWS * photo_bottom)))
-    edge = parsing[photo_bottom - edge_rows:photo_bottom]
+    edge = _edge(parsing, photo_bottom)
     skin_columns = np.isin(edge, skin_ids).any(0)
     width = float(np.percentile(face.sum(1)[rows], 90))
     chin = float(rows[-1] + 1)
-    if face[photo_bottom - edge_rows:].any():  # the photo cuts the face
+    if face[photo_bottom - len(edge):].any():  # the photo cuts the face
         chin = max(chin, rows[0] + FACE_HEIGHT_WIDTHS * width)
     neck = np.full(w, chin + NECK_FACE_WIDTHS * width)
-    if NECK_SIDE_WIDTHS < NECK_FACE_WIDTHS:  # a collar's curve: lowest in the middle of the neck
-        for a, b in _runs(skin_columns):
-            t = (np.arange(a, b) - (a + b - 1) / 2) / max(1.0, (b - a) / 2)
-            neck[a:b] = chin + width * (NECK_SIDE_WIDTHS + (NECK_FACE_WIDTHS - NECK_SIDE_WIDTHS) * (1 - t * t))
+    for a, b in _runs(skin_columns):  # a collar's curve: lowest in the middle of the neck
+        t = (np.arange(a, b) - (a + b - 1) / 2) / max(1.0, (b - a) / 2)
+        neck[a:b] = chin + width * (NECK_SIDE_WIDTHS + (NECK_FACE_WIDTHS - NECK_SIDE_WIDTHS) * (1 - t * t))
     start = max(photo_bottom, int(np.floor(neck.min())))
     if start >= h:
         return parsing
     lower = parsing[start:]
-    change = np.isin(lower, skin_ids)
-    if under_skin:
-        change |= (lower == UNKNOWN) & skin_columns
+    change = np.isin(lower, skin_ids) | ((lower == UNKNOWN) & skin_columns)
     change &= np.arange(start, h)[:, None] >= neck[None, :]
     if not change.any():
         return parsing
-    garment_ids = _ids(labels, _GARMENTS)
-    column_label = np.full(w, UNKNOWN, np.int64)
-    if garment_ids:
-        counts = np.stack([(edge == i).sum(0) for i in garment_ids])
-        worn = counts.max(0) > 0
-        if worn.any():  # each column takes the garment of the nearest column that shows one
-            column_label = np.asarray(garment_ids)[counts.argmax(0)][_nearest(worn)]
+    column_label = _column_labels(edge, _ids(labels, _GARMENTS))
+    worn = column_label >= 0
+    # each column takes the garment of the nearest column that shows one
+    column_label = column_label[_nearest(worn)] if worn.any() else np.full(w, UNKNOWN, np.int64)
     out = parsing.copy()
     out[start:][change] = np.broadcast_to(column_label, lower.shape)[change]
     return out
@@ -266,12 +271,8 @@ def extend_below(parsing: np.ndarray, photo_bottom: int, labels: LabelSet) -> np
     feet = top + BODY_HEADS * head_h
     if feet <= photo_bottom:
         return parsing
-    edge_rows = max(1, int(round(_EDGE_ROWS * photo_bottom)))
-    edge = parsing[photo_bottom - edge_rows:photo_bottom]
-    body_ids = _ids(labels, _LEGWEAR + _TO_KNEES + _TO_HIPS)
     # The label that reaches the edge in each column: the most frequent body label of the edge rows.
-    counts = np.stack([(edge == i).sum(0) for i in body_ids])  # ids x W
-    column_label = np.where(counts.max(0) > 0, np.asarray(body_ids)[counts.argmax(0)], -1)
+    column_label = _column_labels(_edge(parsing, photo_bottom), _ids(labels, _LEGWEAR + _TO_KNEES + _TO_HIPS))
     to_knees = _ids(labels, _TO_KNEES)
     lower = np.isin(column_label, _ids(labels, _LEGWEAR) + to_knees)
     # Legs at the edge: the feet are just below it, and the canvas says how far better than a
