@@ -159,3 +159,19 @@ def test_real_photo_from_ccp(tmp_path, tiny_weights):
                  "--weights", str(tiny_weights), "-q"]) == 0
     with Image.open(out) as im:
         assert im.size == (w, h + 64)
+
+
+def test_a_16_bit_photo_is_saved_with_a_note_that_it_has_8_bits(files, tmp_path, tiny_weights, portrait, capsys):
+    """The editor works on 8 bits per channel: a 16-bit photo's result says so, an 8-bit one's not."""
+    _, mask = files
+    deep = tmp_path / "deep.png"
+    Image.fromarray(portrait[..., 0].astype(np.uint16) * 257).save(deep)  # 16-bit grey
+    out = tmp_path / "deep-out.png"
+    assert main([str(deep), "-m", str(mask), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    err = capsys.readouterr().err
+    assert "note: 'deep.png' has 16 bits per channel; the edited photo is saved with 8" in err
+    with Image.open(out) as im:
+        assert im.mode == "RGB"
+    photo, _ = files
+    assert main([str(photo), "-m", str(mask), "-o", str(tmp_path / "out8.png"), "--weights", str(tiny_weights)]) == 0
+    assert "bits per channel" not in capsys.readouterr().err

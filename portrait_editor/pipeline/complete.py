@@ -138,6 +138,16 @@ fell by 1.0 (docs/MODELS.md, session 20)."""
 MARGIN_CLASS_SOURCES = 64
 """A class's band pixels take their colours from that class when the photo shows at least this
 many of its pixels (on the diffusion's copy; else from every class)."""
+MARGIN_CLASS_OUTLINE = 2
+"""A class's pixels within this many px of the diffusion's copy from its outline are not its
+sources: there the photo blends two classes (the skin above a white top's edge tinted it pink)."""
+MARGIN_PERSON_SHARE = 0.75
+"""The share of ``MARGIN_DIFFUSION`` for band pixels of a person's class (a garment, hair, skin)
+that took their colours from that class: the photo's own garment is a surer guide to its colour
+than the network, which paints a top under a neck in the neck's colour. Background keeps
+``MARGIN_DIFFUSION``: a scene changes away from the photo, a garment does not. On the 10 bottom
+bands of ``wild-extrapolation --limit 10``, with ``MARGIN_CLASS_OUTLINE``, L1 in the band fell by
+0.5 (docs/MODELS.md, session 21)."""
 END_NECKS = True
 """Below a portrait, a neck that P runs down the band ends under the chin and the clothing closes
 under it (``structure.end_neck_below``); G painted a column of skin to the canvas's bottom."""
@@ -368,10 +378,14 @@ class Completer:
                 if MARGIN_DIFFUSION > 0 and view is not None and (right or bottom or left):
                     # pale bands below and beside the photo: the photo's colours go on (not above it)
                     beyond = _margin_mask(hole.shape, (0, right, bottom, left))
-                    classes = texture_groups(self.bundle.label_set)[parsing_full] if MARGIN_BY_CLASS else None
+                    label_set = self.bundle.label_set
+                    groups = texture_groups(label_set)
+                    classes = groups[parsing_full] if MARGIN_BY_CLASS else None
+                    background = int(groups[label_set.id("background")]) if label_set.has("background") else None
                     for work in works:
                         if work.region.outward and self._network(work) is not self.bundle.extrapolation_body:
-                            diffuse_into_margin(image, fill, hole, work.region, beyond, classes=classes)
+                            diffuse_into_margin(image, fill, hole, work.region, beyond, classes=classes,
+                                                background=background, person_share=MARGIN_PERSON_SHARE)
                 timings["completion"] = time.perf_counter() - t
 
                 checkpoint()
@@ -733,7 +747,8 @@ def _cores_shared_with(exemplars: Exemplars | None, device: torch.device):
 
 def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, region: Region, beyond: np.ndarray,
                         share: float | None = None, sigma: float | None = None,
-                        classes: np.ndarray | None = None) -> None:
+                        classes: np.ndarray | None = None, background: int | None = None,
+                        person_share: float | None = None) -> None:
     """In place on ``fill``'s hole pixels in ``region`` that are set in ``beyond`` (canvas-size:
     the margins whose colours go on from the photo): ``share`` (``MARGIN_DIFFUSION``) of the
     fill's colours below a Gaussian of ``sigma`` (``MARGIN_DIFFUSION_SIGMA``) working px replaced
@@ -745,7 +760,8 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
 
     ``classes``: the canvas's texture class per pixel (``detail.texture_groups`` of the parsing map;
     -1: any). A band pixel of a class the photo's edge shows takes its colours from that class
-    only: the garment closing under a neck from the garment, not from the neck's skin above it."""
+    only: the garment closing under a neck from the garment, not from the neck's skin above it.
+    Those of a class other than ``background`` take ``person_share`` of them (None: ``share``)."""
     share = MARGIN_DIFFUSION if share is None else share
     sigma = MARGIN_DIFFUSION_SIGMA if sigma is None else sigma
     sl = region.crop_slices()
@@ -756,28 +772,41 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
     h, w = crop_hole.shape
     scale = min(1.0, 2 * region.scale)
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    resized = size != (w, h)  # (a crop under 8 px a side is enlarged)
     small_hole = shrink_mask(crop_hole, (size[1], size[0]))
-    small = cv2.resize(image[sl], size, interpolation=cv2.INTER_AREA) if scale < 1 else image[sl]
+    small = cv2.resize(image[sl], size, interpolation=cv2.INTER_AREA) if resized else image[sl]
     small = np.ascontiguousarray(small)
     diffused = cv2.inpaint(small, small_hole.astype(np.uint8) * 255, 3, cv2.INPAINT_NS)
+    shares = None
     if classes is not None:
-        _diffuse_by_class(small, small_hole, cv2.resize(classes[sl], size, interpolation=cv2.INTER_NEAREST), diffused)
-    small_fill = cv2.resize(fill[sl], size, interpolation=cv2.INTER_AREA) if scale < 1 else fill[sl]
+        small_classes = cv2.resize(classes[sl], size, interpolation=cv2.INTER_NEAREST)
+        by_class = _diffuse_by_class(small, small_hole, small_classes, diffused)
+        if background is not None:
+            by_class &= small_classes != background
+        if person_share is not None and person_share != share and by_class.any():
+            shares = np.where(by_class, np.float32(person_share), np.float32(share))
+    small_fill = cv2.resize(fill[sl], size, interpolation=cv2.INTER_AREA) if resized else fill[sl]
     s = sigma * scale / region.scale  # working px -> px of the small copy
     change = cv2.GaussianBlur(diffused.astype(np.float32), (0, 0), s) - cv2.GaussianBlur(
         small_fill.astype(np.float32), (0, 0), s)
+    if shares is not None:  # (a share that changes as smoothly as the correction)
+        change *= cv2.GaussianBlur(shares, (0, 0), s)[..., None]
     # back to the crop's resolution over the band's box only (the correction is smooth)
     box = bounding_box(band)
     change = enlarge_box(change, (h, w), box)
-    change *= share
+    if shares is None:
+        change *= share
     change[~band[box.slices()]] = 0
     target = fill[sl][box.slices()]
     np.copyto(target, cv2.add(target, change, dtype=cv2.CV_8U))  # rounded and saturated
 
 
-def _diffuse_by_class(small: np.ndarray, small_hole: np.ndarray, classes: np.ndarray, diffused: np.ndarray) -> None:
+def _diffuse_by_class(small: np.ndarray, small_hole: np.ndarray, classes: np.ndarray, diffused: np.ndarray
+                      ) -> np.ndarray:
     """In place on ``diffused``: the hole pixels of each class (>= 0) diffused again from the known
-    pixels of that class only, where the photo shows at least ``MARGIN_CLASS_SOURCES`` of them."""
+    pixels of that class only (but those ``MARGIN_CLASS_OUTLINE`` px from its outline), where the
+    photo shows at least ``MARGIN_CLASS_SOURCES`` of them. Returns the pixels diffused so."""
+    taken = np.zeros(small_hole.shape, bool)
     for group in np.unique(classes[small_hole]):
         if group < 0:
             continue
@@ -787,10 +816,15 @@ def _diffuse_by_class(small: np.ndarray, small_hole: np.ndarray, classes: np.nda
         box = box.grow(max(32, (box.height + box.width) // 8), mine.shape)
         sl = box.slices()
         sources = ~small_hole[sl] & (classes[sl] == group)
+        if MARGIN_CLASS_OUTLINE > 0:
+            sources = cv2.erode(sources.view(np.uint8), np.ones((3, 3), np.uint8),
+                                iterations=MARGIN_CLASS_OUTLINE).view(bool)
         if np.count_nonzero(sources) < MARGIN_CLASS_SOURCES:
             continue
         own = cv2.inpaint(small[sl], (~sources).astype(np.uint8) * 255, 3, cv2.INPAINT_NS)
         diffused[sl][mine[sl]] = own[mine[sl]]
+        taken[sl] |= mine[sl]
+    return taken
 
 
 def _margin_mask(shape: tuple[int, int], margins) -> np.ndarray:

@@ -653,3 +653,71 @@ def test_bands_below_and_beside_the_photo_take_its_colours_unless_the_user_paint
     parsing = np.full((h + 30, w), tiny_bundle.label_set.id("background"), np.uint8)
     completer.run(CompletionRequest(image=portrait, margins=Margins(0, 0, 30, 0), parsing=parsing))
     assert len(calls) == 2
+
+
+def _band_below(h: int, w: int, bottom: int):
+    """A canvas of ``h`` x ``w`` whose rows from ``bottom`` on were grown below the photo: the hole
+    and the crop the networks work on at the photo's own resolution."""
+    from portrait_editor.pipeline.regions import Region
+
+    hole = np.zeros((h, w), bool)
+    hole[bottom:] = True
+    return hole, Region(hole=Box(0, 0, h, w), crop=Box(0, 0, h, w), scale=1.0, work_size=(h, w),
+                        touches_border=True, image_size=(h, w), outward=True)
+
+
+def test_a_person_class_in_the_band_takes_more_of_its_colours_and_none_from_its_outline(monkeypatch):
+    """The top's band pixels take their colours from the top's own pixels, not from the pink rows
+    where the photo blends the neck into the top at its outline; with ``person_share`` they take
+    more of them than the background does."""
+    import portrait_editor.pipeline.complete as complete
+    from portrait_editor.pipeline.complete import diffuse_into_margin
+
+    h, w, bottom = 120, 160, 80
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:bottom] = (235, 235, 235)  # a white top
+    image[:bottom - 2, 60:100] = (225, 160, 140)  # a neck, ending just above the edge
+    image[bottom - 2:bottom, 60:100] = (230, 190, 180)  # the blend at the top's outline, labelled top
+    image[:bottom, :20] = (40, 90, 40)  # a green background at the left
+    classes = np.full((h, w), 5, np.int16)  # the top's class
+    classes[:bottom - 2, 60:100] = 1000  # skin
+    classes[:, :20] = 0  # background
+    hole, region = _band_below(h, w, bottom)
+    fill = image.copy()
+    fill[hole] = 128
+    fill[bottom:, 60:100] = (200, 150, 130)  # the network paints the top under the neck pink
+    under_neck = (slice(bottom + 8, h), slice(70, 90))
+    ground = (slice(bottom + 8, h), slice(2, 12))
+
+    def run(**kw) -> np.ndarray:
+        out = fill.copy()
+        diffuse_into_margin(image, out, hole, region, hole, classes=classes, **kw)
+        return out
+
+    assert np.abs(run(share=1.0)[under_neck].astype(float).mean((0, 1)) - 235).max() < 12  # white
+    monkeypatch.setattr(complete, "MARGIN_CLASS_OUTLINE", 0)
+    assert np.abs(run(share=1.0)[under_neck].astype(float).mean((0, 1)) - 235).max() > 20  # the outline's pink
+    monkeypatch.undo()
+    out = run(share=0.5, background=0, person_share=0.9)
+    plain = run(share=0.5, background=0)
+    # the top goes 0.9 of the way to white, not 0.5; the background keeps 0.5 either way
+    pink = np.array((200, 150, 130))
+    assert np.abs(out[under_neck].astype(float).mean((0, 1)) - (pink + 0.9 * (235 - pink))).max() < 8
+    assert np.abs(plain[under_neck].astype(float).mean((0, 1)) - (pink + 0.5 * (235 - pink))).max() < 8
+    np.testing.assert_array_equal(out[ground], plain[ground])
+    np.testing.assert_array_equal(out[:bottom], image[:bottom])
+
+
+def test_a_band_under_a_photo_a_few_pixels_wide_is_filled():
+    """A crop narrower than the diffusion's least size (8 px) is enlarged for it, not mismatched
+    against its hole (OpenCV raised on a 2 x 2 photo grown by 5 px)."""
+    from portrait_editor.pipeline.complete import diffuse_into_margin
+
+    h, w, bottom = 7, 2, 2
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:bottom] = (200, 40, 40)
+    hole, region = _band_below(h, w, bottom)
+    fill = image.copy()
+    fill[hole] = 128
+    diffuse_into_margin(image, fill, hole, region, hole, share=1.0)
+    assert np.abs(fill[bottom:].astype(float).mean((0, 1)) - (200, 40, 40)).max() < 30

@@ -513,3 +513,25 @@ def test_settings_dialog_turns_the_mirrored_face_off(qtbot):
     dialog.mirror.setChecked(False)
     assert not dialog.values().mirror_faces
     assert not SettingsDialog(EditorSettings(mirror_faces=False)).mirror.isChecked()
+
+
+def test_opening_and_overwriting_a_16_bit_photo_say_it_is_saved_with_8_bits(qtbot, window, tmp_path, portrait,
+                                                                             monkeypatch):
+    source = tmp_path / "scan.png"
+    Image.fromarray(portrait[..., 1].astype(np.uint16) * 257).save(source)
+    messages = []
+    window.files.message.connect(lambda text, timeout: messages.append(text))
+    open_photo(qtbot, window, source)
+    assert any("16 bits per channel" in m for m in messages)
+    paint_hole(qtbot, window)
+    run_and_wait(qtbot, window)
+    key(window, Qt.Key.Key_Return)  # accept
+    asked = {}
+
+    def question(parent, title, text, *args, **kwargs):
+        asked["question"] = text
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    key(window, Qt.Key.Key_S, Ctrl)
+    assert "'scan.png' has 16 bits per channel; the edited photo is saved with 8" in asked["question"]
