@@ -175,3 +175,13 @@ def test_a_16_bit_photo_is_saved_with_a_note_that_it_has_8_bits(files, tmp_path,
     photo, _ = files
     assert main([str(photo), "-m", str(mask), "-o", str(tmp_path / "out8.png"), "--weights", str(tiny_weights)]) == 0
     assert "bits per channel" not in capsys.readouterr().err
+
+
+def test_a_photo_of_a_few_pixels_grows_margins(tmp_path, tiny_weights):
+    """A 2 x 2 photo grown by 5 px below completes (the band's diffusion raised on it once)."""
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.full((2, 2, 3), (200, 40, 40), np.uint8)).save(tiny)
+    out = tmp_path / "tiny-out.png"
+    assert main([str(tiny), "--margins", "0,0,5,0", "-o", str(out), "--weights", str(tiny_weights), "-q"]) == 0
+    with Image.open(out) as im:
+        assert im.size == (2, 7)
