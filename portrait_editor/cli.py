@@ -142,9 +142,9 @@ def run_job(job: Job, completer, margins, args: argparse.Namespace) -> dict[str,
         raise ImageError(f"'{job.input}': {exc}") from None
     job.output.parent.mkdir(parents=True, exist_ok=True)
     save_image(job.output, result.image, exif=photo.exif, icc=photo.icc, quality=args.quality)
-    note = depth_note(photo.bit_depth, job.input.name)
+    note = depth_note(photo.bit_depth)
     if note is not None and not args.quiet:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: '{job.input.name}' has {note}", file=sys.stderr)
     if job.parsing_out is not None:
         job.parsing_out.parent.mkdir(parents=True, exist_ok=True)
         save_label_map(job.parsing_out, result.parsing, completer.bundle.label_set)

@@ -139,12 +139,12 @@ def _name(path: PathLike | None) -> str:
     return "<unnamed>" if path is None else os.fspath(path)
 
 
-def depth_note(bit_depth: int, name: str) -> str | None:
+def depth_note(bit_depth: int) -> str | None:
     """What a user of a photo deeper than 8 bits per channel must know before saving over it (the
     editor works on 8 bits, so does what it writes); None for an 8-bit photo."""
     if bit_depth <= 8:
         return None
-    return f"'{name}' has {bit_depth} bits per channel; the edited photo is saved with 8"
+    return f"{bit_depth} bits per channel: the edited photo is saved with 8"
 
 
 def is_supported(path: PathLike) -> bool:

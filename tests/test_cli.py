@@ -169,7 +169,7 @@ def test_a_16_bit_photo_is_saved_with_a_note_that_it_has_8_bits(files, tmp_path,
     out = tmp_path / "deep-out.png"
     assert main([str(deep), "-m", str(mask), "-o", str(out), "--weights", str(tiny_weights)]) == 0
     err = capsys.readouterr().err
-    assert "note: 'deep.png' has 16 bits per channel; the edited photo is saved with 8" in err
+    assert "note: 'deep.png' has 16 bits per channel: the edited photo is saved with 8" in err
     with Image.open(out) as im:
         assert im.mode == "RGB"
     photo, _ = files

@@ -150,8 +150,8 @@ class FileController(QObject):
             self.settings.add_recent(str(path))
         self.documentOpened.emit(document)
         w, h = document.size
-        note = imageio.depth_note(document.source.bit_depth, path.name if path else "photo")
-        self.message.emit(f"Opened {path.name if path else 'photo'} ({w} x {h})" + (f": {note}" if note else ""),
+        note = imageio.depth_note(document.source.bit_depth)
+        self.message.emit(f"Opened {path.name if path else 'photo'} ({w} x {h}" + (f", {note})" if note else ")"),
                           10000 if note else 5000)
 
     # -- saving ---------------------------------------------------------------------------------
@@ -165,10 +165,10 @@ class FileController(QObject):
         original = doc.source.path
         if original is None or not imageio.is_supported(original):
             return self.save_as()
-        note = imageio.depth_note(doc.source.bit_depth, original.name)
+        note = imageio.depth_note(doc.source.bit_depth)
         answer = QMessageBox.question(
             self.window, "Overwrite the original?",
-            f"Overwrite the original photo “{original.name}”?\n\n" + (f"{note}.\n\n" if note else "")
+            f"Overwrite the original photo “{original.name}”?\n\n" + (f"It has {note}.\n\n" if note else "")
             + "Choose No to save under a new name.",
             Buttons.Yes | Buttons.No | Buttons.Cancel, Buttons.No)
         if answer == Buttons.No:

@@ -522,7 +522,7 @@ def test_opening_and_overwriting_a_16_bit_photo_say_it_is_saved_with_8_bits(qtbo
     messages = []
     window.files.message.connect(lambda text, timeout: messages.append(text))
     open_photo(qtbot, window, source)
-    assert any("16 bits per channel" in m for m in messages)
+    assert "Opened scan.png (120 x 160, 16 bits per channel: the edited photo is saved with 8)" in messages
     paint_hole(qtbot, window)
     run_and_wait(qtbot, window)
     key(window, Qt.Key.Key_Return)  # accept
@@ -534,4 +534,5 @@ def test_opening_and_overwriting_a_16_bit_photo_say_it_is_saved_with_8_bits(qtbo
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
     key(window, Qt.Key.Key_S, Ctrl)
-    assert "'scan.png' has 16 bits per channel; the edited photo is saved with 8" in asked["question"]
+    assert "“scan.png”" in asked["question"]
+    assert "It has 16 bits per channel: the edited photo is saved with 8." in asked["question"]
