@@ -789,13 +789,11 @@ def diffuse_into_margin(image: np.ndarray, fill: np.ndarray, hole: np.ndarray, r
     s = sigma * scale / region.scale  # working px -> px of the small copy
     change = cv2.GaussianBlur(diffused.astype(np.float32), (0, 0), s) - cv2.GaussianBlur(
         small_fill.astype(np.float32), (0, 0), s)
-    if shares is not None:  # (a share that changes as smoothly as the correction)
-        change *= cv2.GaussianBlur(shares, (0, 0), s)[..., None]
+    # (a share map changes as smoothly as the correction)
+    change *= share if shares is None else cv2.GaussianBlur(shares, (0, 0), s)[..., None]
     # back to the crop's resolution over the band's box only (the correction is smooth)
     box = bounding_box(band)
     change = enlarge_box(change, (h, w), box)
-    if shares is None:
-        change *= share
     change[~band[box.slices()]] = 0
     target = fill[sl][box.slices()]
     np.copyto(target, cv2.add(target, change, dtype=cv2.CV_8U))  # rounded and saturated
